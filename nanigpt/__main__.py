@@ -1,0 +1,3 @@
+from nanigpt.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""How a run executes: flags, recorded in attempts.jsonl, never hashed. Torch-free."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+
+class RuntimeOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Execution flags of one `nanigpt train` invocation. Not part of the experiment's hash."""
+
+    device: Annotated[str, Meta(description="auto, cpu, cuda, cuda:N")] = "auto"
+    micro_batch: Annotated[
+        int | None, Meta(ge=1, description="sequences per forward/backward (default: as many as fit the batch)")
+    ] = None
+    compile: Annotated[bool, Meta(description="torch.compile the model")] = False
+    parallel: Annotated[
+        Literal["ddp", "fsdp"], Meta(description="multi-process strategy under torchrun")
+    ] = "ddp"
+    checkpoint_every: Annotated[int, Meta(ge=0, description="checkpoint every N steps (0 = only at the end)")] = 500
+    keep_checkpoints: Annotated[int, Meta(ge=1, description="how many recent checkpoints to keep")] = 2
+    progress: Annotated[Literal["auto", "on", "off"], Meta(description="progress bar (auto = on a terminal)")] = "auto"
+    fresh: Annotated[bool, Meta(description="discard an interrupted run and start over")] = False
+    allow_data_change: Annotated[
+        bool, Meta(description="resume even though the data's fingerprint changed")
+    ] = False
