@@ -1,0 +1,701 @@
+"""The run store: one directory per config hash, `runs/<hash>/`, written crash-safely.
+
+```
+runs/<hash>/
+  config.json       the canonical resolved config: its xxh3-128 *is* the directory name
+  recipe.json       the first spec that made it: tokens, start, blame, short hash, created
+  status.json       state, steps done, last losses, the attempt in progress
+  attempts.jsonl    one line per finished, failed or interrupted invocation of `train`
+  metrics.jsonl     one line per logged step (written by the trainer); superseded lines kept
+  checkpoints/      the trainer's checkpoints
+  lock              flock'ed by the one process allowed to write; holds its pid, host, start
+```
+
+Whole files are replaced atomically (temp file in the same directory, fsync, rename, fsync of
+the directory), so a reader sees the old file or the new one, never a torn one. Logs are
+appended with one `write` of one whole line on an `O_APPEND` descriptor. A `running` status
+whose lock nobody holds is a run whose process died: it reads as `interrupted`.
+
+Every hash argument is checked to be hex before any path is built from it, so nothing here
+reads or writes outside the runs directory. Torch-free and schema-free: stored configs are plain
+JSON, re-hashed without knowing what the fields mean.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import itertools
+import math
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import xxhash
+
+from nanigpt.conf._errors import ConfigError
+
+HASH_LEN = 32
+SHORT_LEN = 12
+MIN_PREFIX = 4
+STATES = ("created", "running", "interrupted", "finished", "failed")
+
+_HEX = frozenset("0123456789abcdef")
+_tmp_counter = itertools.count()
+_decoder = msgspec.json.Decoder()
+# How long `lock()` keeps trying before it names the holder: a reader probing the lock holds it
+# for microseconds, and must not make a concurrent `train` fail.
+_LOCK_TRIES = 30
+_LOCK_RETRY_S = 0.01
+# The trainer logs every few steps; status.json is a whole-file rewrite with two fsyncs, so it
+# follows the metrics at most this often (and at once for a validation loss).
+_STATUS_EVERY_S = 5.0
+
+
+class StoreError(ConfigError):
+    """A run that cannot be found, read or trusted. Bad input at the CLI (exit code 2)."""
+
+
+class RunLocked(StoreError):
+    """Another live process holds the run's lock. `holder` is its pid, host and start (or None)."""
+
+    def __init__(self, message: str, *, holder: dict | None, suggestion: str | None = None) -> None:
+        super().__init__(message, suggestion=suggestion)
+        self.holder = holder
+
+
+def now_iso(t: float | None = None) -> str:
+    """UTC time as ISO 8601 with milliseconds, `2025-01-31T12:00:00.123Z`."""
+    t = time.time() if t is None else t
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def check_prefix(prefix: str) -> str:
+    """The prefix in lowercase, or StoreError if it is not 4 to 32 hex digits."""
+    p = prefix.lower()
+    if not (MIN_PREFIX <= len(p) <= HASH_LEN) or not _HEX.issuperset(p):
+        raise StoreError(
+            f"not a run hash: {prefix!r}",
+            suggestion=f"a run is named by {MIN_PREFIX} to {HASH_LEN} hex digits of its hash, e.g. 3f2a9c1b; see `nanigpt runs`",
+        )
+    return p
+
+
+def is_hash(name: str) -> bool:
+    """True for a full 32-hex-digit (lowercase) config hash."""
+    return len(name) == HASH_LEN and _HEX.issuperset(name)
+
+
+# --- crash-safe file primitives --------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old file or the new one, whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _finite(record: dict) -> dict:
+    # JSON has no NaN: msgspec would write null and lose the fact that a loss diverged.
+    out = None
+    for k, v in record.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out = dict(record) if out is None else out
+            out[k] = "nan" if v != v else ("inf" if v > 0 else "-inf")
+    return record if out is None else out
+
+
+def append_line(path: Path, record: dict, *, fsync: bool = False) -> None:
+    """Append `record` as one JSON line with a single write, so concurrent readers and a crash
+    never leave half a line behind it."""
+    line = msgspec.json.encode(_finite(record)) + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        n = os.write(fd, line)
+        if n != len(line):
+            # Disk full, typically. End the torn line so the next record starts clean.
+            os.write(fd, b"\n")
+            raise OSError(errno.ENOSPC, f"short write to {path}: {n} of {len(line)} bytes")
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def end_torn_line(path: Path) -> None:
+    """If `path` ends in the middle of a line (a write cut by a power loss), end that line, so
+    the next record is not glued onto it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+    finally:
+        os.close(fd)
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file; a line that does not parse (a torn write after a power
+    loss) is skipped rather than making the whole history unreadable."""
+    try:
+        data = _read_bytes(path)
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in data.split(b"\n"):
+        if line.strip():
+            try:
+                rec = _decoder.decode(line)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive flock on `runs/<hash>/lock`. The kernel drops it when its holder dies."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            # Empty the holder record first: a reader that races the unlock must not name us.
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_holder(path: Path) -> dict | None:
+    try:
+        rec = _decoder.decode(_read_bytes(path))
+    except (OSError, msgspec.DecodeError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def describe_holder(holder: dict | None) -> str:
+    if not holder:
+        return "another process (it has not said who yet)"
+    return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('start')}"
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+class RunDir:
+    """One run's directory. Read methods verify what they read; write methods are no-ops on a
+    read-only RunDir (the non-zero ranks of a torchrun job), so the trainer calls them freely."""
+
+    def __init__(self, path: Path, hash: str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.hash = hash
+        self.short = hash[:SHORT_LEN]
+        self.read_only = read_only
+        self._config: dict | None = None
+        self._status: dict | None = None
+        self._attempt: dict | None = None
+        self._lock: RunLock | None = None
+        self._last_status_write = 0.0
+        self._healed: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r}{', read_only' if self.read_only else ''})"
+
+    @property
+    def is_main(self) -> bool:
+        """True where this process writes the run (rank 0, or the only process)."""
+        return not self.read_only
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where the trainer keeps checkpoints; created on first use by the writing process."""
+        p = self.path / "checkpoints"
+        if not self.read_only:
+            p.mkdir(exist_ok=True)
+        return p
+
+    def _where(self, name: str) -> str:
+        return str(self.path / name)
+
+    def _read_json(self, name: str) -> Any:
+        try:
+            data = _read_bytes(self.path / name)
+        except FileNotFoundError:
+            raise StoreError(
+                f"{self._where(name)} is missing",
+                suggestion="the run directory is incomplete; remove it and train again",
+            ) from None
+        except OSError as e:
+            raise StoreError(f"cannot read {self._where(name)}: {e.strerror}") from None
+        try:
+            return _decoder.decode(data)
+        except msgspec.DecodeError as e:
+            raise StoreError(
+                f"{self._where(name)} is not valid JSON ({e})",
+                suggestion="the file was truncated or edited; restore it or remove the run",
+            ) from None
+
+    # -- reading
+
+    def config_dict(self) -> dict:
+        """The stored config.json, after checking that it still hashes to the directory name."""
+        if self._config is None:
+            path = self.path / "config.json"
+            try:
+                raw = _read_bytes(path)
+            except FileNotFoundError:
+                raise StoreError(
+                    f"{path} is missing", suggestion="the run directory is incomplete; remove it"
+                ) from None
+            except OSError as e:
+                raise StoreError(f"cannot read {path}: {e.strerror}") from None
+            # The file is written as the canonical bytes, so the raw bytes hash to the name;
+            # only an edited file needs the slower canonical re-hash (reformatting is no change).
+            ok = xxhash.xxh3_128_hexdigest(raw) == self.hash
+            try:
+                cfg = _decoder.decode(raw)
+            except msgspec.DecodeError as e:
+                raise StoreError(
+                    f"{path} was modified: it is not valid JSON ({e})",
+                    suggestion="restore it; a run's config is never edited (fork it with run:HASH instead)",
+                ) from None
+            if not ok:
+                from nanigpt.conf._canon import config_hash
+
+                got = config_hash(cfg) if isinstance(cfg, dict) else "not an object"
+                if got != self.hash:
+                    raise StoreError(
+                        f"{path} was modified: it hashes to {got}, not {self.hash}",
+                        suggestion="restore it; a run's config is never edited (fork it with run:HASH instead)",
+                    )
+            if not isinstance(cfg, dict):
+                raise StoreError(f"{path} was modified: it is not a JSON object")
+            self._config = cfg
+        return self._config
+
+    def recipe(self) -> dict:
+        """recipe.json: `tokens`, `start`, `blame`, `short`, `created`."""
+        rec = self._read_json("recipe.json")
+        if not isinstance(rec, dict) or not isinstance(rec.get("tokens"), list):
+            raise StoreError(f"{self._where('recipe.json')} is not a recipe (no `tokens` list)")
+        return rec
+
+    def stored_status(self) -> dict:
+        """status.json as written (a dead run still says `running` here)."""
+        st = self._read_json("status.json")
+        if not isinstance(st, dict) or st.get("state") not in STATES:
+            raise StoreError(f"{self._where('status.json')} has no valid `state`")
+        return st
+
+    def status(self) -> dict:
+        """status.json with the live state: `running` only while the lock is held (then with its
+        `holder`), else `interrupted`."""
+        st = dict(self.stored_status())
+        if st["state"] == "running":
+            held, holder = self._probe_lock()
+            if held:
+                st["holder"] = holder
+            else:
+                st["state"] = "interrupted"
+        return st
+
+    def attempts(self) -> list[dict]:
+        """Every recorded attempt, oldest first (the one in progress is in `status()['attempt']`)."""
+        return read_jsonl(self.path / "attempts.jsonl")
+
+    def metrics(self, *, include_superseded: bool = False) -> list[dict]:
+        """The logged metrics, oldest first; lines a resume superseded are left out by default."""
+        recs = read_jsonl(self.path / "metrics.jsonl")
+        return recs if include_superseded else [r for r in recs if not r.get("superseded")]
+
+    # -- locking
+
+    def _probe_lock(self) -> tuple[bool, dict | None]:
+        path = self.path / "lock"
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False, None
+        try:
+            # A shared probe: it conflicts with the writer's exclusive lock and with nothing else.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True, _read_holder(path)
+        finally:
+            os.close(fd)
+        return False, None
+
+    def lock(self) -> RunLock:
+        """Take the run's exclusive lock, or raise RunLocked naming the holder.
+
+        The lock is an flock on `lock`: the kernel releases it when the holder exits or is
+        killed, so a crashed run never blocks the next one.
+        """
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only (not rank 0); it cannot be locked")
+        path = self.path / "lock"
+        for _ in range(_LOCK_TRIES):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                raise StoreError(f"run directory {self.path} is gone") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                time.sleep(_LOCK_RETRY_S)
+                continue
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                # The directory was removed (and maybe re-created) while we waited: we hold a
+                # lock on a file nobody else will ever look at.
+                os.close(fd)
+                continue
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "start": now_iso()}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, msgspec.json.encode(holder), 0)
+            self._lock = RunLock(fd, path)
+            self._status = None  # whatever was cached before we held the lock may be stale
+            self._remove_stale_temps()
+            return self._lock
+        holder = _read_holder(path)
+        raise RunLocked(
+            f"run {self.short} is being trained by {describe_holder(holder)}",
+            holder=holder,
+            suggestion="wait for it to finish, or stop that process; its lock is released when it exits",
+        )
+
+    def _remove_stale_temps(self) -> None:
+        # Temp files of a writer killed mid-write. Only the lock holder writes, so any temp
+        # file found while holding the lock is dead.
+        for p in self.path.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+    # -- writing (no-ops when read-only)
+
+    def write_status(self, **fields: Any) -> None:
+        """Merge `fields` into status.json (atomically); the attempt in progress rides along."""
+        if self.read_only:
+            return
+        if self._status is None:
+            self._status = dict(self.stored_status())
+        self._status.update(fields)
+        self._status["updated"] = now_iso()
+        if self._attempt is not None and self._status.get("state") == "running":
+            self._status["attempt"] = self._attempt
+        atomic_write(self.path / "status.json", msgspec.json.encode(_finite(self._status)))
+        self._last_status_write = time.monotonic()
+
+    def _append(self, name: str, record: dict, *, fsync: bool = False) -> None:
+        if name not in self._healed:
+            end_torn_line(self.path / name)
+            self._healed.add(name)
+        append_line(self.path / name, record, fsync=fsync)
+
+    def append_metrics(self, record: dict) -> None:
+        """Log one metrics record (a dict with `step`; `train_loss`/`loss`, `val_loss` also feed
+        status.json, so `runs` and `show` see progress without reading the whole log)."""
+        if self.read_only:
+            return
+        self._append("metrics.jsonl", record)
+        live: dict[str, Any] = {}
+        if isinstance(record.get("step"), int):
+            live["step"] = record["step"]
+        for key, dest in (("train_loss", "train_loss"), ("loss", "train_loss"), ("val_loss", "val_loss")):
+            if isinstance(record.get(key), (int, float)):
+                live[dest] = record[key]
+        if live and ("val_loss" in live or time.monotonic() - self._last_status_write >= _STATUS_EVERY_S):
+            self.write_status(**live)
+        elif live:
+            if self._status is None:
+                self._status = dict(self.stored_status())
+            self._status.update(live)
+
+    def supersede_metrics_after(self, step: int) -> int:
+        """Mark every metrics line with a step after `step` superseded (a resume from the
+        checkpoint at `step` redoes them); they stay in the file for the record. Returns how
+        many lines were newly marked."""
+        if self.read_only:
+            return 0
+        path = self.path / "metrics.jsonl"
+        recs = read_jsonl(path)
+        n = 0
+        for r in recs:
+            s = r.get("step")
+            if isinstance(s, int) and s > step and not r.get("superseded"):
+                r["superseded"] = True
+                n += 1
+        if n:
+            atomic_write(path, b"".join(msgspec.json.encode(r) + b"\n" for r in recs))
+        return n
+
+    def append_attempt(self, record: dict) -> None:
+        """Append one attempt line (fsync'ed: it is the run's provenance)."""
+        if self.read_only:
+            return
+        self._append("attempts.jsonl", record, fsync=True)
+
+    # -- the attempt life cycle (driven by `nanigpt train`, under the lock)
+
+    def reap_interrupted(self) -> dict | None:
+        """If the last attempt died without saying so (status `running`, lock free: we hold it
+        now), record it as interrupted. Returns that attempt, or None."""
+        if self.read_only:
+            return None
+        st = self.stored_status()
+        if st["state"] != "running":
+            return None
+        attempt = dict(st.get("attempt") or {})
+        attempt.setdefault("start", None)
+        # The last status write is the last moment the process was known alive.
+        attempt.update(end=st.get("updated"), outcome="interrupted", step=st.get("step"))
+        self.append_attempt(attempt)
+        self._status = dict(st)
+        self.write_status(state="interrupted", attempt=None, attempts=int(st.get("attempts") or 0) + 1)
+        return attempt
+
+    def begin_attempt(self, attempt: dict) -> None:
+        """Mark the run running with `attempt` (a dict the trainer may keep filling in: it is
+        saved with every status write)."""
+        self._attempt = attempt
+        self.write_status(state="running", attempt=attempt, error=None)
+
+    def end_attempt(self, outcome: str, *, error: str | None = None, **status: Any) -> None:
+        """Close the attempt in progress: append its line and set the state to `outcome`."""
+        if outcome not in ("finished", "failed", "interrupted"):
+            raise ValueError(f"unknown outcome {outcome!r}")
+        attempt = self._attempt if self._attempt is not None else {}
+        self._attempt = None
+        prev = self._status or self.stored_status()
+        attempt.update(end=now_iso(), outcome=outcome, step=status.get("step", prev.get("step")))
+        if error is not None:
+            attempt["error"] = error
+        self.append_attempt(attempt)
+        self.write_status(
+            state=outcome, attempt=None, error=error, attempts=int(prev.get("attempts") or 0) + 1, **status
+        )
+
+    def restore_status(self, status: dict) -> None:
+        """Put back a status.json read earlier (an attempt refused before its first step)."""
+        if self.read_only:
+            return
+        self._attempt = None
+        self._status = dict(status)
+        atomic_write(self.path / "status.json", msgspec.json.encode(_finite(self._status)))
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+class RunStore:
+    """The runs directory. Hash arguments are any unique prefix of at least 4 hex digits."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    def _names(self) -> list[str]:
+        try:
+            return os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise StoreError(f"cannot read the runs directory {self.root}: {e.strerror}") from None
+
+    def resolve_hash(self, prefix: str) -> str:
+        """The full hash of the one run whose hash starts with `prefix`."""
+        p = check_prefix(prefix)
+        if len(p) == HASH_LEN:
+            if (self.root / p).is_dir():
+                return p
+            matches = []
+        else:
+            matches = sorted(n for n in self._names() if n.startswith(p) and is_hash(n))
+        if not matches:
+            raise StoreError(f"no run {prefix!r} in {self.root}", suggestion="see `nanigpt runs` for the runs there")
+        if len(matches) > 1:
+            shown = ", ".join(m[:SHORT_LEN] for m in matches[:8]) + (", ..." if len(matches) > 8 else "")
+            raise StoreError(
+                f"run prefix {prefix!r} is ambiguous in {self.root}: {len(matches)} runs match ({shown})",
+                suggestion="give more digits",
+            )
+        return matches[0]
+
+    def run(self, prefix: str) -> RunDir:
+        """The existing run named by `prefix`, for reading and (under its lock) writing."""
+        h = self.resolve_hash(prefix)
+        return RunDir(self.root / h, h)
+
+    def follower(self, hash: str) -> RunDir:
+        """A read-only view of run `hash` for a non-zero torchrun rank: it may not exist yet
+        (rank 0 creates it), and every write is a no-op."""
+        if not is_hash(hash):
+            check_prefix(hash)
+            raise StoreError(f"not a full run hash: {hash!r}")
+        return RunDir(self.root / hash, hash, read_only=True)
+
+    def load_config(self, prefix: str) -> tuple[str, dict]:
+        """`(full hash, stored config.json)` of a past run: what `run:HASH` forks."""
+        run = self.run(prefix)
+        return run.hash, run.config_dict()
+
+    def create(self, hash: str, canonical: bytes, recipe: dict) -> tuple[RunDir, bool]:
+        """The run directory for a validated config, created whole if new: `(run, created)`.
+
+        The files are written into a hidden temp directory that is renamed into place, so
+        `runs/<hash>/` either does not exist or holds a complete config, recipe and status.
+        """
+        if not is_hash(hash) or xxhash.xxh3_128_hexdigest(canonical) != hash:
+            raise ValueError(f"{hash!r} is not the hash of the given canonical config")
+        final = self.root / hash
+        if final.is_dir():
+            run = RunDir(final, hash)
+            run.config_dict()
+            return run, False
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.root / f".tmp-{hash[:SHORT_LEN]}-{os.getpid()}-{next(_tmp_counter)}"
+            tmp.mkdir()
+        except OSError as e:
+            raise StoreError(
+                f"the runs directory {self.root} is not writable ({e.strerror})",
+                suggestion="pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory",
+            ) from None
+        try:
+            created = now_iso()
+            atomic_write(tmp / "config.json", canonical)
+            atomic_write(tmp / "recipe.json", msgspec.json.encode({**recipe, "short": hash[:SHORT_LEN], "created": created}))
+            status = {
+                "state": "created",
+                "short": hash[:SHORT_LEN],
+                "recipe": " ".join(recipe.get("tokens", ())),
+                "created": created,
+                "updated": created,
+                "step": 0,
+                "attempts": 0,
+            }
+            atomic_write(tmp / "status.json", msgspec.json.encode(status))
+            try:
+                os.rename(tmp, final)
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                # Another process created the same run first: the config is the same bytes.
+                _rmtree(tmp)
+                run = RunDir(final, hash)
+                run.config_dict()
+                return run, False
+        except BaseException:
+            _rmtree(tmp)
+            raise
+        _fsync_dir(self.root)
+        return RunDir(final, hash), True
+
+    def remove(self, run: RunDir) -> None:
+        """Delete a run directory (one this invocation created and nothing ran in)."""
+        if run.path.parent != self.root or not is_hash(run.path.name):
+            raise ValueError(f"{run.path} is not a run of {self.root}")
+        _rmtree(run.path)
+
+    def list(self) -> list[dict]:
+        """One summary per entry of the runs directory, newest first; entries that are not
+        readable runs come last with a `problem` instead of failing the listing."""
+        good, bad = [], []
+        for name in self._names():
+            if name.startswith("."):
+                continue
+            path = self.root / name
+            row: dict[str, Any] = {"hash": name, "short": name[:SHORT_LEN]}
+            if not is_hash(name):
+                if path.is_dir():
+                    row["problem"] = "not a run: the directory name is not a config hash"
+                    bad.append(row)
+                continue
+            run = RunDir(path, name)
+            try:
+                st = run.status()
+                if not (path / "config.json").is_file():
+                    raise StoreError(f"{path}/config.json is missing")
+            except StoreError as e:
+                row["problem"] = e.message
+                bad.append(row)
+                continue
+            row.update(
+                state=st["state"],
+                recipe=st.get("recipe"),
+                step=st.get("step"),
+                steps=st.get("steps"),
+                train_loss=st.get("train_loss"),
+                val_loss=st.get("val_loss"),
+                created=st.get("created"),
+                updated=st.get("updated"),
+                attempts=st.get("attempts"),
+            )
+            good.append(row)
+        good.sort(key=lambda r: (r.get("created") or "", r["hash"]), reverse=True)
+        bad.sort(key=lambda r: r["hash"])
+        return good + bad
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

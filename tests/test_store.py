@@ -1,0 +1,385 @@
+"""The run store: layout, hash prefixes, verification, locks, attempts, metrics, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nanigpt.conf._store import (
+    RunDir,
+    RunLocked,
+    RunStore,
+    StoreError,
+    atomic_write,
+    check_prefix,
+    read_jsonl,
+)
+
+
+def canon(cfg: dict) -> tuple[str, bytes]:
+    data = msgspec.json.encode(cfg, order="sorted")
+    return xxhash.xxh3_128_hexdigest(data), data
+
+
+def make_run(store: RunStore, cfg: dict | None = None, tokens: tuple[str, ...] = ("preset:tiny",)) -> RunDir:
+    h, data = canon(cfg if cfg is not None else {"model": {"n_layer": 2}, "seed": 1})
+    run, _ = store.create(h, data, {"tokens": list(tokens), "start": tokens[0], "blame": {}})
+    return run
+
+
+def test_create_writes_a_complete_run_and_is_idempotent(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    h, data = canon({"a": 1, "b": [0.9, 0.95]})
+    run, created = store.create(h, data, {"tokens": ["preset:tiny", "a=1"], "start": "preset:tiny", "blame": {"a": "a=1"}})
+    assert created and run.path == tmp_path / "runs" / h
+    assert sorted(os.listdir(run.path)) == ["config.json", "recipe.json", "status.json"]
+    assert (run.path / "config.json").read_bytes() == data
+    assert run.config_dict() == {"a": 1, "b": [0.9, 0.95]}
+    recipe = run.recipe()
+    assert recipe["tokens"] == ["preset:tiny", "a=1"] and recipe["short"] == h[:12] and recipe["blame"] == {"a": "a=1"}
+    st_ = run.status()
+    assert st_["state"] == "created" and st_["recipe"] == "preset:tiny a=1" and st_["step"] == 0
+    again, created = store.create(h, data, {"tokens": ["other"], "start": "other", "blame": {}})
+    assert not created and again.path == run.path
+    assert again.recipe()["tokens"] == ["preset:tiny", "a=1"]  # the first recipe stays
+    assert [n for n in os.listdir(tmp_path / "runs")] == [h]  # no temp dir left behind
+
+
+def test_create_refuses_bytes_that_do_not_hash_to_the_name(tmp_path):
+    h, data = canon({"a": 1})
+    with pytest.raises(ValueError):
+        RunStore(tmp_path).create(h, data + b" ", {"tokens": []})
+
+
+def test_unwritable_runs_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    h, data = canon({"a": 1})
+    with pytest.raises(StoreError) as e:
+        RunStore(blocker / "runs").create(h, data, {"tokens": []})
+    assert str(e.value) == (
+        f"the runs directory {blocker / 'runs'} is not writable (Not a directory) "
+        "(pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory)"
+    )
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc", "abc", "", "ab/c1234", "zzzz", "1234 ", "a" * 33, "..", "12\x0034"])
+def test_non_hex_prefixes_are_rejected_before_any_path_is_built(tmp_path, bad):
+    store = RunStore(tmp_path / "does-not-exist")
+    with pytest.raises(StoreError) as e:
+        store.resolve_hash(bad)
+    assert str(e.value) == (
+        f"not a run hash: {bad!r} (a run is named by 4 to 32 hex digits of its hash, e.g. 3f2a9c1b; "
+        "see `nanigpt runs`)"
+    )
+    assert not (tmp_path / "does-not-exist").exists()
+
+
+@given(st.text(max_size=40))
+def test_check_prefix_accepts_exactly_4_to_32_hex_digits(s):
+    ok = re.fullmatch(r"[0-9a-fA-F]{4,32}", s) is not None
+    try:
+        assert check_prefix(s) == s.lower() and ok
+    except StoreError:
+        assert not ok
+
+
+def test_prefix_resolution_unique_ambiguous_unknown(tmp_path):
+    store = RunStore(tmp_path)
+    names = ["abcd" + "0" * 28, "abcd" + "1" * 28, "ef01" + "2" * 28]
+    for n in names:
+        (tmp_path / n).mkdir()
+    (tmp_path / "abcdnotahash").mkdir()
+    assert store.resolve_hash("ef01") == names[2]
+    assert store.resolve_hash("ABCD0") == names[0]
+    assert store.resolve_hash(names[1]) == names[1]
+    with pytest.raises(StoreError) as e:
+        store.resolve_hash("abcd")
+    assert str(e.value) == (
+        f"run prefix 'abcd' is ambiguous in {tmp_path}: 2 runs match (abcd00000000, abcd11111111) (give more digits)"
+    )
+    with pytest.raises(StoreError) as e:
+        store.resolve_hash("beef")
+    assert str(e.value) == f"no run 'beef' in {tmp_path} (see `nanigpt runs` for the runs there)"
+    with pytest.raises(StoreError):
+        store.resolve_hash("ef01" + "3" * 28)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sets(st.text("0123456789abcdef", min_size=32, max_size=32), min_size=1, max_size=6), st.data())
+def test_any_long_enough_prefix_resolves_to_its_run_or_is_ambiguous(tmp_path_factory, hashes, data):
+    root = tmp_path_factory.mktemp("runs")
+    for h in hashes:
+        (root / h).mkdir()
+    target = data.draw(st.sampled_from(sorted(hashes)))
+    n = data.draw(st.integers(4, 32))
+    matches = [h for h in hashes if h.startswith(target[:n])]
+    store = RunStore(root)
+    if len(matches) == 1:
+        assert store.resolve_hash(target[:n]) == target
+    else:
+        with pytest.raises(StoreError, match="ambiguous"):
+            store.resolve_hash(target[:n])
+
+
+def test_tampered_config_is_refused(tmp_path):
+    store = RunStore(tmp_path)
+    run = make_run(store)
+    cfg = json.loads((run.path / "config.json").read_text())
+    cfg["model"]["n_layer"] = 3
+    (run.path / "config.json").write_text(json.dumps(cfg, sort_keys=True, separators=(",", ":")))
+    with pytest.raises(StoreError) as e:
+        store.load_config(run.hash[:6])
+    got = canon(cfg)[0]
+    assert str(e.value) == (
+        f"{run.path}/config.json was modified: it hashes to {got}, not {run.hash} "
+        "(restore it; a run's config is never edited (fork it with run:HASH instead))"
+    )
+
+
+def test_truncated_config_is_refused(tmp_path):
+    store = RunStore(tmp_path)
+    run = make_run(store)
+    raw = (run.path / "config.json").read_bytes()
+    (run.path / "config.json").write_bytes(raw[:-3])
+    with pytest.raises(StoreError, match=r"config.json was modified: it is not valid JSON"):
+        store.run(run.short).config_dict()
+
+
+def test_reformatted_config_with_the_same_content_is_accepted(tmp_path):
+    pytest.importorskip("nanigpt.conf._canon")
+    store = RunStore(tmp_path)
+    run = make_run(store)
+    cfg = json.loads((run.path / "config.json").read_text())
+    (run.path / "config.json").write_text(json.dumps(cfg, indent=2))
+    assert store.load_config(run.hash) == (run.hash, cfg)
+
+
+def test_corrupt_and_foreign_entries_are_flagged_by_list_not_fatal(tmp_path):
+    store = RunStore(tmp_path)
+    good = make_run(store, {"a": 1})
+    trunc = make_run(store, {"a": 2})
+    (trunc.path / "status.json").write_bytes(b'{"state": "fini')
+    noconf = make_run(store, {"a": 3})
+    (noconf.path / "config.json").unlink()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "README").write_text("a file among the runs is ignored")
+    (tmp_path / ".tmp-abc-1-0").mkdir()  # a creator's temp dir is not a run
+    rows = store.list()
+    assert [r["hash"] for r in rows[:1]] == [good.hash]
+    assert rows[0]["state"] == "created" and "problem" not in rows[0]
+    problems = {r["hash"]: r["problem"] for r in rows[1:]}
+    assert problems == {
+        trunc.hash: f"{trunc.path}/status.json is not valid JSON (Input data was truncated)",
+        noconf.hash: f"{noconf.path}/config.json is missing",
+        "notes": "not a run: the directory name is not a config hash",
+    }
+
+
+def test_list_is_newest_first(tmp_path):
+    store = RunStore(tmp_path)
+    runs = []
+    for i in range(3):
+        runs.append(make_run(store, {"i": i}))
+        runs[-1].write_status(created=f"2025-01-0{i + 1}T00:00:00.000Z")
+    assert [r["hash"] for r in store.list()] == [r.hash for r in reversed(runs)]
+
+
+def test_lock_names_its_holder_and_is_released(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    lock = run.lock()
+    other = RunDir(run.path, run.hash)
+    t0 = time.monotonic()
+    with pytest.raises(RunLocked) as e:
+        other.lock()
+    assert time.monotonic() - t0 < 2
+    assert e.value.holder["pid"] == os.getpid()
+    assert str(e.value).startswith(f"run {run.short} is being trained by pid {os.getpid()} on ")
+    lock.release()
+    with other.lock():
+        pass
+
+
+def test_status_running_reads_interrupted_once_the_lock_is_free(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    lock = run.lock()
+    run.begin_attempt({"start": "t0", "flags": {}})
+    st_ = RunDir(run.path, run.hash).status()
+    assert st_["state"] == "running" and st_["holder"]["pid"] == os.getpid()
+    lock.release()
+    assert RunDir(run.path, run.hash).status()["state"] == "interrupted"
+    assert RunDir(run.path, run.hash).stored_status()["state"] == "running"
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from nanigpt.conf._store import RunDir
+    run = RunDir(sys.argv[1], sys.argv[2])
+    lock = run.lock()
+    run.begin_attempt({"start": "t0", "data_fingerprint": "abc"})
+    print("locked", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_two_process_lock_dies_with_its_holder(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", _HOLDER, str(run.path), run.hash], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "locked\n"
+        with pytest.raises(RunLocked) as e:
+            run.lock()
+        assert e.value.holder["pid"] == child.pid
+        assert run.status()["state"] == "running"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    assert run.status()["state"] == "interrupted"
+    with run.lock():
+        reaped = run.reap_interrupted()
+        assert reaped["outcome"] == "interrupted" and reaped["data_fingerprint"] == "abc"
+        assert run.reap_interrupted() is None  # recorded once
+    assert [a["outcome"] for a in run.attempts()] == ["interrupted"]
+    st_ = run.status()
+    assert st_["state"] == "interrupted" and st_["attempts"] == 1 and st_["attempt"] is None
+
+
+def test_attempt_life_cycle(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    with run.lock():
+        attempt = {"start": "t0", "flags": {"device": "cpu"}}
+        run.begin_attempt(attempt)
+        attempt["data_fingerprint"] = "f00d"  # the trainer fills the dict in as it learns things
+        run.append_metrics({"step": 10, "train_loss": 2.5})
+        run.append_metrics({"step": 10, "val_loss": 2.7})
+        st_ = run.stored_status()
+        assert st_["state"] == "running" and st_["attempt"]["data_fingerprint"] == "f00d"
+        assert (st_["step"], st_["train_loss"], st_["val_loss"]) == (10, 2.5, 2.7)
+        run.end_attempt("finished", step=20, train_loss=2.0, val_loss=2.2)
+    (a,) = run.attempts()
+    assert a["outcome"] == "finished" and a["data_fingerprint"] == "f00d" and a["step"] == 20 and a["end"]
+    st_ = run.status()
+    assert (st_["state"], st_["step"], st_["val_loss"], st_["attempts"], st_["attempt"]) == ("finished", 20, 2.2, 1, None)
+
+
+def test_failed_attempt_keeps_the_error(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    with run.lock():
+        run.begin_attempt({"start": "t0"})
+        run.end_attempt("failed", error="RuntimeError: CUDA out of memory")
+    assert run.status()["error"] == "RuntimeError: CUDA out of memory"
+    assert run.attempts()[0]["error"] == "RuntimeError: CUDA out of memory"
+
+
+def test_metrics_superseded_on_resume_are_kept_but_skipped(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    for s in range(0, 60, 10):
+        run.append_metrics({"step": s, "train_loss": 5.0 - s / 100})
+    assert run.supersede_metrics_after(30) == 2
+    assert run.supersede_metrics_after(30) == 0
+    for s in (40, 50):
+        run.append_metrics({"step": s, "train_loss": 1.0})
+    assert [(m["step"], m["train_loss"]) for m in run.metrics()] == [
+        (0, 5.0), (10, 4.9), (20, 4.8), (30, 4.7), (40, 1.0), (50, 1.0)
+    ]
+    everything = run.metrics(include_superseded=True)
+    assert len(everything) == 8 and [m["step"] for m in everything if m.get("superseded")] == [40, 50]
+
+
+def test_non_finite_losses_are_recorded_not_nulled(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    run.append_metrics({"step": 1, "train_loss": float("nan"), "grad_norm": float("inf")})
+    assert run.metrics() == [{"step": 1, "train_loss": "nan", "grad_norm": "inf"}]
+
+
+def test_read_only_run_writes_nothing(tmp_path):
+    store = RunStore(tmp_path)
+    run = make_run(store)
+    before = {p: p.read_bytes() for p in run.path.iterdir()}
+    ro = store.follower(run.hash)
+    assert not ro.is_main and ro.read_only
+    ro.write_status(state="failed")
+    ro.append_metrics({"step": 1, "val_loss": 1.0})
+    ro.append_attempt({"outcome": "finished"})
+    assert ro.supersede_metrics_after(0) == 0
+    ro.begin_attempt({})
+    assert not ro.checkpoint_dir.exists()
+    with pytest.raises(StoreError):
+        ro.lock()
+    assert {p: p.read_bytes() for p in run.path.iterdir()} == before
+    with pytest.raises(StoreError):
+        store.follower("../etc")
+
+
+def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path):
+    p = tmp_path / "f.json"
+    atomic_write(p, b"one")
+    atomic_write(p, b"two")
+    assert p.read_bytes() == b"two" and os.listdir(tmp_path) == ["f.json"]
+
+
+def test_a_torn_line_is_skipped_and_does_not_swallow_the_next(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    run.append_metrics({"step": 1})
+    with open(run.path / "metrics.jsonl", "ab") as f:
+        f.write(b'{"step": 2, "lo')  # what a power loss can leave
+    resumed = RunDir(run.path, run.hash)
+    resumed.append_metrics({"step": 3})
+    resumed.append_metrics({"step": 4})
+    assert read_jsonl(run.path / "metrics.jsonl") == [{"step": 1}, {"step": 3}, {"step": 4}]
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from nanigpt.conf._store import RunDir
+    run = RunDir(sys.argv[1], sys.argv[2])
+    run.lock()
+    run.begin_attempt({"start": "t0", "pad": "x" * 5000})
+    print("go", flush=True)
+    i = 0
+    while True:
+        i += 1
+        run.append_metrics({"step": i, "train_loss": 1.0 / i, "pad": "y" * (i % 7000)})
+        run.write_status(step=i, blob=list(range(i % 3000)))
+    """
+)
+
+
+def test_kill_mid_write_leaves_every_file_parseable(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(run.path), run.hash], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "go\n"
+        time.sleep(0.4)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    for name in ("config.json", "recipe.json", "status.json"):
+        json.loads((run.path / name).read_bytes())
+    lines = (run.path / "metrics.jsonl").read_bytes().split(b"\n")
+    assert lines[-1] == b"" and len(lines) > 2
+    steps = [json.loads(line)["step"] for line in lines[:-1]]
+    assert steps == list(range(1, len(steps) + 1))
+    st_ = run.status()
+    assert st_["state"] == "interrupted" and st_["step"] >= 1
+    # the dead writer's temp files are swept by the next lock holder
+    with run.lock():
+        assert not list(run.path.glob(".*.tmp"))
