@@ -152,7 +152,12 @@ def fp8_targets(model: nn.Module, *, head: bool) -> list[str]:
         )
     if head:
         if not isinstance(getattr(model, "lm_head", None), nn.Module):
-            raise ValueError(f"float8: `precision.fp8_head`=true but {type(model).__name__} has no `lm_head`")
+            raise ConfigError(
+                "`precision.fp8_head`=true needs an untied output head, but the head is tied to the "
+                "token embedding (`model.tie_embeddings`=true), which stays in high precision",
+                path="precision.fp8_head",
+                suggestion="set model.tie_embeddings=false, or drop precision.fp8_head",
+            )
         names.append("lm_head")
     return names
 
