@@ -19,6 +19,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,6 +59,15 @@ DEFAULT_TIMEOUT = timedelta(minutes=10)
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # Written by rank 0 beside the DCP shards: the trainer's own checkpoint record (step, hash, ...).
 _META_FILE = "meta.pt"
+# DCP warns on every single-process save or load, even when asked for one with no_dist=True.
+_DCP_SINGLE_PROCESS = r"torch\.distributed is (disabled, )?unavailable or uninitialized, assuming the intent is to (save|load) in a single process"
+
+
+@contextlib.contextmanager
+def _dcp_quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DCP_SINGLE_PROCESS, category=UserWarning)
+        yield
 
 
 class Terminated(KeyboardInterrupt):
@@ -309,7 +319,8 @@ def save_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optim
         shutil.rmtree(partial, ignore_errors=True)
     barrier()
     model_sd, optim_sd = get_state_dict(model, optimizer)
-    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=partial, no_dist=not distributed)
+    with _dcp_quiet():
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=partial, no_dist=not distributed)
     if is_main():
         with open(partial / _META_FILE, "wb") as f:
             torch.save(meta, f)
@@ -336,6 +347,7 @@ def load_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optim
         raise FileNotFoundError(f"{directory} is not a sharded checkpoint (no .metadata)")
     model_sd, optim_sd = get_state_dict(model, optimizer)
     state = {"model": model_sd, "optim": optim_sd}
-    dcp.load(state, checkpoint_id=directory, no_dist=not distributed)
+    with _dcp_quiet():
+        dcp.load(state, checkpoint_id=directory, no_dist=not distributed)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     return torch.load(directory / _META_FILE, weights_only=True)
