@@ -1,0 +1,93 @@
+"""Checks that need the world (files, world size), run before `runs/<hash>/` is created. Torch-free.
+
+The config alone was validated at resolution; these checks add what only this machine and this
+launch know: that the data is there and big enough, and how the global batch splits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nanigpt.conf._errors import ConfigError
+from nanigpt.data.config import ShardData, TextData
+from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_files, val_start
+
+if TYPE_CHECKING:  # nanigpt.config imports this package (for TrainConfig): no import cycle at run time
+    from nanigpt.config import RunConfig
+    from nanigpt.train.runtime import RuntimeOptions
+
+# Default micro batch cap: enough rows to keep a GPU busy at small context, and few enough
+# activation tokens (~16k) that a small GPT's backward fits any device we target.
+MAX_MICRO_SEQUENCES = 32
+MAX_MICRO_TOKENS = 16384
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def global_sequences(cfg: RunConfig) -> int:
+    """Sequences in one optimizer step's global batch."""
+    return cfg.train.batch_tokens // cfg.model.block_size
+
+
+def _per_rank(cfg: RunConfig, world_size: int) -> int:
+    n = global_sequences(cfg)
+    if n % world_size:
+        T = cfg.model.block_size
+        lower = max(world_size, n // world_size * world_size)
+        raise ConfigError(
+            f"`train.batch_tokens`={cfg.train.batch_tokens} is {n} sequences of `model.block_size`={T}, "
+            f"which do not split evenly over {world_size} processes",
+            path="train.batch_tokens",
+            suggestion=f"try train.batch_tokens={lower * T} or {(lower + world_size) * T}",
+        )
+    return n // world_size
+
+
+def micro_batch_for(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> int:
+    """Sequences per forward/backward on each process: `--micro-batch`, or the largest divisor of
+    the per-process sequences within the default cap. Gradient accumulation = per-process / this."""
+    per_rank = _per_rank(cfg, world_size)
+    if rt.micro_batch is not None:
+        if per_rank % rt.micro_batch:
+            fits = [d for d in _divisors(per_rank) if d <= rt.micro_batch] or [1]
+            raise ConfigError(
+                f"`--micro-batch`={rt.micro_batch} does not divide the {per_rank} sequences each of "
+                f"{world_size} process(es) takes per step (`train.batch_tokens`={cfg.train.batch_tokens} / "
+                f"`model.block_size`={cfg.model.block_size} / {world_size})",
+                path="micro_batch",
+                suggestion=f"try --micro-batch {fits[-1]}; divisors: {', '.join(map(str, _divisors(per_rank)))}",
+            )
+        return rt.micro_batch
+    cap = max(1, min(MAX_MICRO_SEQUENCES, MAX_MICRO_TOKENS // cfg.model.block_size))
+    return max(d for d in _divisors(per_rank) if d <= cap)
+
+
+def _check_data(cfg: RunConfig) -> None:
+    data, T = cfg.data, cfg.model.block_size
+    if isinstance(data, TextData):
+        n = text_files(data).nbytes
+        cut = val_start(n, data.val_fraction)
+        check_context(T, "train", cut, "data.path", data.path)
+        check_context(T, "val", n - cut, "data.path", data.path)
+    elif isinstance(data, ShardData):
+        n = shard_files(data.train, "data.train").nbytes // TOKEN_BYTES
+        if data.val is None:
+            cut = val_start(n, data.val_fraction)
+            check_context(T, "train", cut, "data.train", data.train)
+            check_context(T, "val", n - cut, "data.train", data.train)
+        else:
+            check_context(T, "train", n, "data.train", data.train)
+            nv = shard_files(data.val, "data.val").nbytes // TOKEN_BYTES
+            check_context(T, "val", nv, "data.val", data.val)
+    # The built-in corpus ships with naniGPT; its size is checked when it is read.
+
+
+def preflight(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
+    """Raise `ConfigError` if this run cannot start here: missing or too-small data, a global batch
+    that does not split over `world_size` processes and the micro batch."""
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    _check_data(cfg)
+    micro_batch_for(cfg, rt, world_size)

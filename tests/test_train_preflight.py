@@ -1,0 +1,90 @@
+"""Pre-flight: data checks and how the global batch splits over processes and micro batches."""
+
+from __future__ import annotations
+
+import array
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nanigpt.conf._errors import ConfigError
+from nanigpt.config import RunConfig
+from nanigpt.data.config import ShardData, TextData
+from nanigpt.model.config import GPTConfig
+from nanigpt.optim.config import ScheduleConfig
+from nanigpt.train.config import TrainConfig
+from nanigpt.train.preflight import MAX_MICRO_SEQUENCES, MAX_MICRO_TOKENS, micro_batch_for, preflight
+from nanigpt.train.runtime import RuntimeOptions
+
+
+def cfg(block_size: int = 64, batch_tokens: int = 64 * 12, data=None) -> RunConfig:
+    return RunConfig(
+        model=GPTConfig(n_layer=1, n_head=1, n_embd=8, block_size=block_size),
+        train=TrainConfig(batch_tokens=batch_tokens, steps=10),
+        schedule=ScheduleConfig(warmup_steps=0),
+        **({"data": data} if data is not None else {}),
+    )
+
+
+def test_preflight_imports_no_torch():
+    code = "import sys, nanigpt.train, nanigpt.train.preflight; assert 'torch' not in sys.modules, 'torch loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_default_micro_batch_is_the_largest_divisor_under_the_cap():
+    assert micro_batch_for(cfg(batch_tokens=64 * 12), RuntimeOptions(), 1) == 12
+    assert micro_batch_for(cfg(batch_tokens=64 * 96), RuntimeOptions(), 1) == 32
+    assert micro_batch_for(cfg(batch_tokens=64 * 96), RuntimeOptions(), 2) == 24
+    # Long contexts are capped by tokens: 16k / 1024 = 16 sequences.
+    assert micro_batch_for(cfg(block_size=1024, batch_tokens=1024 * 64), RuntimeOptions(), 1) == 16
+    assert micro_batch_for(cfg(batch_tokens=64 * 37), RuntimeOptions(), 1) == 1  # a prime: no choice
+
+
+@given(st.integers(1, 512), st.sampled_from([1, 2, 4, 8]), st.sampled_from([16, 64, 256, 2048]))
+def test_default_micro_batch_always_divides_and_respects_the_cap(seqs, world, block):
+    c = cfg(block_size=block, batch_tokens=block * seqs * world)
+    m = micro_batch_for(c, RuntimeOptions(), world)
+    assert seqs % m == 0
+    assert m <= max(1, min(MAX_MICRO_SEQUENCES, MAX_MICRO_TOKENS // block))
+
+
+def test_explicit_micro_batch_must_divide_the_per_process_sequences():
+    assert micro_batch_for(cfg(batch_tokens=64 * 12), RuntimeOptions(micro_batch=4), 1) == 4
+    with pytest.raises(ConfigError) as e:
+        micro_batch_for(cfg(batch_tokens=64 * 12), RuntimeOptions(micro_batch=5), 1)
+    msg = str(e.value)
+    assert "`--micro-batch`=5 does not divide the 12 sequences" in msg
+    assert "try --micro-batch 4; divisors: 1, 2, 3, 4, 6, 12" in msg
+
+
+def test_batch_that_does_not_split_over_processes_suggests_batch_tokens():
+    with pytest.raises(ConfigError) as e:
+        preflight(cfg(batch_tokens=64 * 12), RuntimeOptions(), 5)
+    assert e.value.path == "train.batch_tokens"
+    assert "12 sequences of `model.block_size`=64, which do not split evenly over 5 processes" in str(e.value)
+    assert "try train.batch_tokens=640 or 960" in str(e.value)
+
+
+def test_preflight_checks_text_data_exists_and_fits(tmp_path):
+    with pytest.raises(ConfigError, match=r"`data.path`=.*does not exist"):
+        preflight(cfg(data=TextData(path=str(tmp_path / "none.txt"))), RuntimeOptions(), 1)
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"ab" * 300)  # val: 60 tokens, less than 64 + 1
+    with pytest.raises(ConfigError, match=r"val split .* 60 tokens.*model.block_size<=59"):
+        preflight(cfg(data=TextData(path=str(f))), RuntimeOptions(), 1)
+    f.write_bytes(b"ab" * 400)
+    preflight(cfg(data=TextData(path=str(f))), RuntimeOptions(), 1)
+
+
+def test_preflight_checks_shard_sizes(tmp_path):
+    (tmp_path / "odd.bin").write_bytes(b"\x00" * 5)
+    with pytest.raises(ConfigError, match=r"5 bytes, not a whole number of uint16 tokens"):
+        preflight(cfg(data=ShardData(train=str(tmp_path / "odd.bin"))), RuntimeOptions(), 1)
+    (tmp_path / "t.bin").write_bytes(array.array("H", range(1000)).tobytes())
+    (tmp_path / "v.bin").write_bytes(array.array("H", range(10)).tobytes())
+    with pytest.raises(ConfigError) as e:
+        preflight(cfg(data=ShardData(train=str(tmp_path / "t.bin"), val=str(tmp_path / "v.bin"))), RuntimeOptions(), 1)
+    assert e.value.path == "model.block_size" and "`data.val`=" in str(e.value)
