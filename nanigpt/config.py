@@ -64,3 +64,9 @@ class RunConfig(Config):
                     paths=("model.n_embd", "precision.fp8"),
                     suggestion="use an n_embd that is a multiple of 16",
                 )
+
+
+# The lens on the whole run config: `L.optim.lr`, `L.model.n_layer` (checked when built).
+from nanigpt.conf._lens import Lens  # noqa: E402 - after RunConfig, which it needs
+
+L = Lens.root(RunConfig)

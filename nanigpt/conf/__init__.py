@@ -3,7 +3,70 @@
 Knows nothing about GPTs and never imports torch.
 """
 
-from nanigpt.conf._errors import CheckError, ConfigError
+from nanigpt.conf._canon import canonical_bytes, config_hash, short_hash
+from nanigpt.conf._errors import (
+    AmbiguousFieldError,
+    CheckError,
+    ConfigError,
+    InvalidValueError,
+    PatchError,
+    RegistryError,
+    RunRefError,
+    TokenSyntaxError,
+    UnknownFieldError,
+    UnknownNameError,
+    UnknownPatchError,
+    UnknownPresetError,
+    UnknownVariantError,
+    ValueTypeError,
+    VariantFieldError,
+)
+from nanigpt.conf._lens import Lens, Traversal
+from nanigpt.conf._patch import Patch, PatchFactory, Preset, compose, identity, over, patch, patch_factory, preset, set_
+from nanigpt.conf._registry import Registry, default_registry
+from nanigpt.conf._spec import Resolved, Resolver, leaf_paths, parse_token, resolve
 from nanigpt.conf._struct import TAG_FIELD, Config
+from nanigpt.conf._values import format_value
 
-__all__ = ["CheckError", "Config", "ConfigError", "TAG_FIELD"]
+__all__ = [
+    "TAG_FIELD",
+    "AmbiguousFieldError",
+    "CheckError",
+    "Config",
+    "ConfigError",
+    "InvalidValueError",
+    "Lens",
+    "Patch",
+    "PatchError",
+    "PatchFactory",
+    "Preset",
+    "Registry",
+    "RegistryError",
+    "Resolved",
+    "Resolver",
+    "RunRefError",
+    "TokenSyntaxError",
+    "Traversal",
+    "UnknownFieldError",
+    "UnknownNameError",
+    "UnknownPatchError",
+    "UnknownPresetError",
+    "UnknownVariantError",
+    "ValueTypeError",
+    "VariantFieldError",
+    "canonical_bytes",
+    "compose",
+    "config_hash",
+    "default_registry",
+    "format_value",
+    "identity",
+    "leaf_paths",
+    "over",
+    "parse_token",
+    "patch",
+    "patch_factory",
+    "preset",
+    "resolve",
+    "set_",
+    "short_hash",
+]

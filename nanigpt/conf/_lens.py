@@ -1,0 +1,236 @@
+"""Lenses: a value that focuses one place in a config tree, with `get`, `set` and `over`.
+
+    >>> from nanigpt.config import RunConfig
+    >>> L = Lens.root(RunConfig)
+    >>> base = RunConfig()
+    >>> cfg = L.optim.lr.set(base, 1e-4)
+    >>> L.optim.lr.get(cfg), cfg.model is base.model
+    (0.0001, True)
+
+A lens is checked against the struct types when it is built, so a typo fails at once:
+`L.optim.lrr` raises `UnknownFieldError` suggesting `optim.lr`. On a union-typed section the name
+must exist in some variant; `get`/`set` on a config whose current variant lacks it is an error.
+`set` copies only the structs on the path; everything else is shared with the input.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from msgspec.structs import replace
+
+from nanigpt.conf._errors import ConfigError, UnknownFieldError, VariantFieldError
+from nanigpt.conf._types import LEAF, FieldSpec, describe_type, names_below, spec_of
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def suggest(name: str, options: Iterable[str], prefix: str = "") -> str | None:
+    """`did you mean `prefix.best`?` for the closest of `options`, or None."""
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{_join(prefix, c)}`" for c in close) + "?"
+
+
+def _suggest_every(name: str, names: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+    return ("did you mean " + " or ".join(f"`...{c}`" for c in close) + "?") if close else None
+
+
+class Lens:
+    """Focus on one field of a config of type `root`, given by a path of field names."""
+
+    __slots__ = ("_root", "_steps", "_focus", "_fields", "path")
+
+    def __init__(self, root: type, steps: tuple[str, ...], focus: tuple[type, ...], fields: tuple[FieldSpec, ...]):
+        self._root = root
+        self._steps = steps
+        # the struct types the focus may hold (empty when it is a leaf)
+        self._focus = focus
+        # the candidate field specs of the last step (one per union variant that has it)
+        self._fields = fields
+        self.path: str = ".".join(steps)
+
+    @classmethod
+    def root(cls, root: type) -> Lens:
+        """The lens on the whole config of type `root`; extend it by attribute access."""
+        spec_of(root)
+        return cls(root, (), (root,), ())
+
+    @classmethod
+    def from_path(cls, root: type, path: str) -> Lens:
+        """The lens on dotted `path` of a `root` config: `Lens.from_path(RunConfig, "optim.lr")`."""
+        lens = cls.root(root)
+        for name in path.split(".") if path else ():
+            lens = lens._child(name)
+        return lens
+
+    @classmethod
+    def every(cls, root: type, name: str) -> Traversal:
+        """A traversal: every field called `name`, wherever it is in a `root` config."""
+        return Traversal(root, name)
+
+    def _child(self, name: str) -> Lens:
+        if not self._focus:
+            kinds = " or ".join(sorted({describe_type(f.bare) for f in self._fields}))
+            raise UnknownFieldError(
+                f"`{self.path}` is {kinds}, not a section, so `{_join(self.path, name)}` does not exist",
+                path=_join(self.path, name),
+            )
+        cands = tuple(spec_of(t).fields[name] for t in self._focus if name in spec_of(t).fields)
+        if not cands:
+            names = {n for t in self._focus for n in spec_of(t).names}
+            raise UnknownFieldError(
+                f"unknown field `{_join(self.path, name)}`",
+                path=_join(self.path, name),
+                suggestion=suggest(name, names, self.path),
+            )
+        focus: dict[type, None] = {}
+        for f in cands:
+            for t in f.types:
+                focus[t] = None
+        return Lens(self._root, (*self._steps, name), tuple(focus), cands)
+
+    def __getattr__(self, name: str) -> Lens:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._child(name)
+
+    def __getitem__(self, path: str) -> Lens:
+        """`L["data.path"]`: for field names that a lens attribute (`path`, `get`, ...) shadows."""
+        lens = self
+        for name in path.split("."):
+            lens = lens._child(name)
+        return lens
+
+    def _check_root(self, cfg: Any) -> None:
+        if not isinstance(cfg, self._root):
+            raise ConfigError(
+                f"lens `{self.path}` is for `{self._root.__name__}` configs, got `{type(cfg).__name__}`",
+                path=self.path or None,
+            )
+
+    def _step(self, x: Any, i: int) -> Any:
+        name = self._steps[i]
+        if x is None:
+            raise VariantFieldError(
+                f"`{'.'.join(self._steps[:i])}` is null, so `{self.path}` does not exist", path=self.path
+            )
+        s = spec_of(type(x))
+        if name not in s.fields:
+            where = ".".join(self._steps[:i])
+            have = [f.owner.__struct_config__.tag or f.owner.__name__ for f in self._fields] if i == len(self._steps) - 1 else []
+            tag = s.tag or type(x).__name__
+            hint = f"it is in {', '.join(map(str, have))}; switch first: {where}={have[0]}" if have else None
+            raise VariantFieldError(
+                f"`{where}` is currently `{tag}`, which has no field `{name}`", path=self.path, suggestion=hint
+            )
+        return getattr(x, name)
+
+    def get(self, cfg: Any) -> Any:
+        """The focused value of `cfg`."""
+        self._check_root(cfg)
+        x = cfg
+        for i in range(len(self._steps)):
+            x = self._step(x, i)
+        return x
+
+    def set(self, cfg: Any, value: Any) -> Any:
+        """A copy of `cfg` with the focus set to `value`; structs off the path are shared."""
+        self._check_root(cfg)
+        chain = []
+        x = cfg
+        for i in range(len(self._steps)):
+            chain.append(x)
+            x = self._step(x, i)
+        if x is value:
+            return cfg
+        for parent, name in zip(reversed(chain), reversed(self._steps)):
+            value = replace(parent, **{name: value})
+        return value
+
+    def over(self, cfg: Any, f: Callable[[Any], Any]) -> Any:
+        """A copy of `cfg` with `f` applied to the focused value."""
+        return self.set(cfg, f(self.get(cfg)))
+
+    @property
+    def is_leaf(self) -> bool:
+        """True if the focus is a value, not a section."""
+        return bool(self._fields) and all(f.kind == LEAF for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and (self._root, self._steps) == (other._root, other._steps)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._root, self._steps))
+
+    def __repr__(self) -> str:
+        return f"Lens({self._root.__name__}: {self.path or '<root>'})"
+
+
+class Traversal:
+    """Every field called `name` anywhere in a config, in field order: `...name=value`."""
+
+    __slots__ = ("_root", "name", "path")
+
+    def __init__(self, root: type, name: str) -> None:
+        if name not in names_below(root):
+            raise UnknownFieldError(
+                f"no field is called `{name}` anywhere in a `{root.__name__}`",
+                path=f"...{name}",
+                suggestion=_suggest_every(name, names_below(root)),
+            )
+        self._root = root
+        self.name = name
+        self.path = f"...{name}"
+
+    def paths(self, cfg: Any) -> list[str]:
+        """The dotted paths the traversal focuses in `cfg` (it depends on the current variants)."""
+        out: list[str] = []
+        self._walk(cfg, "", lambda p, f, v: out.append(p) or v)
+        return out
+
+    def get(self, cfg: Any) -> tuple[Any, ...]:
+        """Every focused value, in field order."""
+        out: list[Any] = []
+        self._walk(cfg, "", lambda p, f, v: out.append(v) or v)
+        return tuple(out)
+
+    def set(self, cfg: Any, value: Any) -> Any:
+        """A copy of `cfg` with every focused field set to `value`."""
+        return self._walk(cfg, "", lambda p, f, v: value)
+
+    def over(self, cfg: Any, fn: Callable[[Any], Any]) -> Any:
+        """A copy of `cfg` with `fn` applied to every focused value."""
+        return self._walk(cfg, "", lambda p, f, v: fn(v))
+
+    def _walk(self, x: Any, prefix: str, fn: Callable[[str, FieldSpec, Any], Any]) -> Any:
+        """Rebuild `x` with fn(path, field, old) at each focus; untouched structs are shared."""
+        name = self.name
+        s = spec_of(type(x))
+        changes: dict[str, Any] = {}
+        for f in s.fields.values():
+            old = getattr(x, f.name)
+            if f.name == name:
+                new = fn(_join(prefix, name), f, old)
+            elif f.kind != LEAF and old is not None and name in names_below(type(old)):
+                new = self._walk(old, _join(prefix, f.name), fn)
+            else:
+                continue
+            if new is not old:
+                changes[f.name] = new
+        return replace(x, **changes) if changes else x
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Traversal and (self._root, self.name) == (other._root, other.name)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((Traversal, self._root, self.name))
+
+    def __repr__(self) -> str:
+        return f"Traversal({self._root.__name__}: {self.path})"

@@ -1,0 +1,309 @@
+"""Patches (named, documented pure functions Config -> Config), presets, and their decorators.
+
+    >>> from nanigpt.config import L, RunConfig
+    >>> p = set_(L.optim.lr, 1e-4) >> over(L.model.n_layer, lambda n: 2 * n)
+    >>> p.name
+    'optim.lr=0.0001 >> over(model.n_layer, <lambda>)'
+    >>> cfg = p(RunConfig())
+    >>> cfg.optim.lr, cfg.model.n_layer
+    (0.0001, 12)
+
+Composition is flat: `(p >> q) >> r` and `p >> (q >> r)` are the same list of steps, and
+`identity` disappears from it, so regrouping never changes a result. The decorators return
+`Preset`, `Patch` and `PatchFactory` values; a presets file is a module whose namespace holds
+them, and the loader collects them from there. Nothing registers itself anywhere.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from nanigpt.conf._errors import PatchError
+from nanigpt.conf._lens import Lens, Traversal
+from nanigpt.conf._types import strip_annotated
+from nanigpt.conf._values import BadValue, format_value, make_parser
+
+C = TypeVar("C")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _doc_of(fn: Callable[..., Any], kind: str, name: str) -> str:
+    doc = inspect.cleandoc(fn.__doc__ or "")
+    if not doc:
+        raise PatchError(
+            f"{kind} `{name}` ({_source_of(fn)}) has no docstring",
+            suggestion="say in one line what it gives the user; `nanigpt presets`/`patches` print it",
+        )
+    return doc
+
+
+def _source_of(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    return code.co_filename if code is not None else "<unknown>"
+
+
+class Patch:
+    """A named, documented pure function config -> config. Compose with `>>`."""
+
+    __slots__ = ("name", "doc", "source", "_fn", "parts")
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        name: str,
+        doc: str = "",
+        source: str | None = None,
+        parts: tuple[Patch, ...] | None = None,
+    ) -> None:
+        self.name = name
+        self.doc = doc
+        self.source = source
+        self._fn = fn
+        # the atomic patches this one applies in order; composition concatenates these
+        self.parts: tuple[Patch, ...] = parts if parts is not None else (self,)
+
+    def __call__(self, cfg: C) -> C:
+        return self._fn(cfg)
+
+    def __rshift__(self, other: Patch) -> Patch:
+        return compose(self, other)
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docstring."""
+        return self.doc.splitlines()[0] if self.doc else ""
+
+    def __repr__(self) -> str:
+        return f"Patch({self.name!r})"
+
+
+identity = Patch(lambda cfg: cfg, name="identity", doc="Changes nothing.", parts=())
+
+
+def compose(*patches: Patch) -> Patch:
+    """`p`, then `q`, ...: one patch. `compose()` is `identity`."""
+    parts: list[Patch] = []
+    for p in patches:
+        if not isinstance(p, Patch):
+            raise PatchError(
+                f"compose() takes patches, got {type(p).__name__} {p!r}",
+                suggestion="a patch factory must be called first: with_lr(1e-4)",
+            )
+        parts.extend(p.parts)
+    if not parts:
+        return identity
+    if len(parts) == 1:
+        return parts[0]
+    steps = tuple(q._fn for q in parts)
+
+    def run(cfg: Any) -> Any:
+        for step in steps:
+            cfg = step(cfg)
+        return cfg
+
+    return Patch(
+        run,
+        name=" >> ".join(q.name for q in parts),
+        doc="\n".join(f"{q.name}: {q.summary}" for q in parts),
+        parts=tuple(parts),
+    )
+
+
+def _need_lens(lens: Any, what: str) -> None:
+    if not isinstance(lens, (Lens, Traversal)):
+        raise PatchError(
+            f"{what}() needs a lens, got {type(lens).__name__} {lens!r}",
+            suggestion="fields named like a lens attribute (`path`, `get`, `set`, `over`) are reached "
+            "with L.data['path']",
+        )
+
+
+def set_(lens: Lens | Traversal, value: Any) -> Patch:
+    """The patch that sets the lens's focus to `value`."""
+    _need_lens(lens, "set_")
+    shown = format_value(value) if not hasattr(value, "__struct_fields__") else type(value).__name__ + "(...)"
+    return Patch(
+        lambda cfg: lens.set(cfg, value),
+        name=f"{lens.path}={shown}",
+        doc=f"Set `{lens.path}` to {value!r}.",
+    )
+
+
+def over(lens: Lens | Traversal, f: Callable[[Any], Any]) -> Patch:
+    """The patch that applies `f` to the lens's focus."""
+    _need_lens(lens, "over")
+    fname = getattr(f, "__name__", type(f).__name__)
+    return Patch(
+        lambda cfg: lens.over(cfg, f),
+        name=f"over({lens.path}, {fname})",
+        doc=f"Apply `{fname}` to `{lens.path}`.",
+    )
+
+
+class Preset:
+    """A named, documented starting config. Calling it gives the config (computed once: configs
+    are immutable, so every caller can share it)."""
+
+    __slots__ = ("name", "doc", "source", "_fn", "_value")
+
+    def __init__(self, fn: Callable[[], Any], *, name: str, doc: str, source: str) -> None:
+        self.name = name
+        self.doc = doc
+        self.source = source
+        self._fn = fn
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        if self._value is None:
+            self._value = self._fn()
+        return self._value
+
+    @property
+    def summary(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else ""
+
+    def __repr__(self) -> str:
+        return f"Preset({self.name!r})"
+
+
+class _Param:
+    __slots__ = ("name", "bare", "parse", "default", "seq")
+
+    def __init__(self, p: inspect.Parameter, hint: Any) -> None:
+        self.name = p.name
+        self.bare = strip_annotated(hint)
+        self.parse = make_parser(self.bare)
+        self.default = p.default
+        self.seq = typing.get_origin(self.bare) in (tuple, list)
+
+
+class PatchFactory:
+    """A named, documented function (*args) -> Patch: `+with_lr:1e-4` on the command line.
+
+    Command-line arguments are parsed by the annotated types of the function's parameters.
+    """
+
+    __slots__ = ("name", "doc", "source", "_fn", "_params")
+
+    def __init__(self, fn: Callable[..., Patch], *, name: str, doc: str, source: str) -> None:
+        self.name = name
+        self.doc = doc
+        self.source = source
+        self._fn = fn
+        self._params: list[_Param] | None = None
+
+    @property
+    def summary(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else ""
+
+    def params(self) -> list[_Param]:
+        if self._params is None:
+            sig = inspect.signature(self._fn)
+            try:
+                hints = typing.get_type_hints(self._fn, include_extras=True)
+            except Exception as e:  # a name in an annotation that does not resolve
+                raise PatchError(f"patch factory `{self.name}` ({self.source}): bad annotation: {e}") from None
+            params = []
+            for p in sig.parameters.values():
+                if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                    raise PatchError(
+                        f"patch factory `{self.name}` ({self.source}): parameter `{p.name}` must be positional"
+                    )
+                if p.name not in hints:
+                    raise PatchError(
+                        f"patch factory `{self.name}` ({self.source}): parameter `{p.name}` has no type annotation",
+                        suggestion="annotate it: the annotation parses the command-line argument",
+                    )
+                params.append(_Param(p, hints[p.name]))
+            self._params = params
+        return self._params
+
+    @property
+    def usage(self) -> str:
+        """`+with_lr:LR`: how to call it on the command line."""
+        return f"+{self.name}:" + ",".join(
+            p.name.upper() if p.default is inspect.Parameter.empty else f"[{p.name.upper()}]" for p in self.params()
+        )
+
+    def __call__(self, *args: Any) -> Patch:
+        p = self._fn(*args)
+        if not isinstance(p, Patch):
+            raise PatchError(
+                f"patch factory `{self.name}` ({self.source}) returned {type(p).__name__}, not a Patch",
+                suggestion="return set_(...), over(...), a composition, or a @patch function",
+            )
+        shown = ",".join(format_value(a) for a in args)
+        return Patch(p._fn, name=f"{self.name}:{shown}", doc=self.doc, source=self.source)
+
+    def from_text(self, text: str) -> Patch:
+        """The patch for command-line arguments `text` (`1e-4` in `+with_lr:1e-4`)."""
+        params = self.params()
+        required = sum(p.default is inspect.Parameter.empty for p in params)
+        raw = text.split(",") if text else []
+        # a trailing tuple parameter takes the remaining comma-separated items
+        if params and params[-1].seq and len(raw) > len(params):
+            raw = [*raw[: len(params) - 1], ",".join(raw[len(params) - 1 :])]
+        if not required <= len(raw) <= len(params):
+            n = f"{required}" if required == len(params) else f"{required} to {len(params)}"
+            raise PatchError(
+                f"patch factory `{self.name}` takes {n} argument(s), got {len(raw)}: `{text}`",
+                suggestion=f"write {self.usage}",
+            )
+        args = []
+        for p, t in zip(params, raw):
+            try:
+                args.append(p.parse(t))
+            except BadValue as e:
+                raise PatchError(
+                    f"argument `{p.name}` of `{self.name}` {e.reason}", suggestion=e.hint or f"write {self.usage}"
+                ) from None
+        return self(*args)
+
+    def __repr__(self) -> str:
+        return f"PatchFactory({self.name!r})"
+
+
+@overload
+def preset(fn: Callable[[], Any], /) -> Preset: ...
+@overload
+def preset(*, name: str | None = None) -> Callable[[Callable[[], Any]], Preset]: ...
+def preset(fn: Callable[[], Any] | None = None, /, *, name: str | None = None) -> Any:
+    """Make a `() -> Config` function a named preset: `@preset` or `@preset(name="...")`."""
+
+    def make(f: Callable[[], Any]) -> Preset:
+        n = name or f.__name__
+        return Preset(f, name=n, doc=_doc_of(f, "preset", n), source=_source_of(f))
+
+    return make(fn) if fn is not None else make
+
+
+@overload
+def patch(fn: Callable[[Any], Any], /) -> Patch: ...
+@overload
+def patch(*, name: str | None = None) -> Callable[[Callable[[Any], Any]], Patch]: ...
+def patch(fn: Callable[[Any], Any] | None = None, /, *, name: str | None = None) -> Any:
+    """Make a `cfg -> cfg` function a named patch: `@patch` or `@patch(name="...")`."""
+
+    def make(f: Callable[[Any], Any]) -> Patch:
+        n = name or f.__name__
+        return Patch(f, name=n, doc=_doc_of(f, "patch", n), source=_source_of(f))
+
+    return make(fn) if fn is not None else make
+
+
+@overload
+def patch_factory(fn: Callable[..., Patch], /) -> PatchFactory: ...
+@overload
+def patch_factory(*, name: str | None = None) -> Callable[[Callable[..., Patch]], PatchFactory]: ...
+def patch_factory(fn: Callable[..., Patch] | None = None, /, *, name: str | None = None) -> Any:
+    """Make a `(*args) -> Patch` function a named patch factory (`+name:arg,...`)."""
+
+    def make(f: Callable[..., Patch]) -> PatchFactory:
+        n = name or f.__name__
+        return PatchFactory(f, name=n, doc=_doc_of(f, "patch factory", n), source=_source_of(f))
+
+    return make(fn) if fn is not None else make

@@ -1,0 +1,176 @@
+"""Registries of presets and patches, loaded from presets files by path.
+
+A presets file is plain torch-free Python whose module namespace holds `@preset`, `@patch` and
+`@patch_factory` values. Files are executed by path (never imported as a top-level module named
+`presets`), from: the presets shipped with naniGPT, `./presets` of the working directory, and the
+directories in `NANIGPT_PRESETS` (os.pathsep-separated). Two entries with one name are an error
+that names both files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import xxhash
+
+from nanigpt.conf._errors import ConfigError, RegistryError, UnknownPatchError, UnknownPresetError
+from nanigpt.conf._lens import suggest
+from nanigpt.conf._patch import Patch, PatchFactory, Preset
+
+ENV_VAR = "NANIGPT_PRESETS"
+
+Entry = Preset | Patch | PatchFactory
+
+
+class Registry:
+    """Named presets and named patches (and patch factories), each with its doc and source file."""
+
+    __slots__ = ("presets", "patches", "sources")
+
+    def __init__(
+        self,
+        presets: Mapping[str, Preset] | None = None,
+        patches: Mapping[str, Patch | PatchFactory] | None = None,
+        sources: tuple[str, ...] = (),
+    ) -> None:
+        self.presets: dict[str, Preset] = dict(sorted((presets or {}).items()))
+        self.patches: dict[str, Patch | PatchFactory] = dict(sorted((patches or {}).items()))
+        # the files the entries were loaded from, in load order
+        self.sources = sources
+
+    @classmethod
+    def of(cls, *entries: Entry) -> Registry:
+        """A registry of the given entries (a duplicate name is an error)."""
+        presets: dict[str, Preset] = {}
+        patches: dict[str, Patch | PatchFactory] = {}
+        for e in entries:
+            _add(presets, patches, e)
+        return cls(presets, patches)
+
+    @classmethod
+    def load(cls, paths: Iterable[str | os.PathLike[str]]) -> Registry:
+        """Load every `*.py` presets file in `paths` (directories or single files), in order."""
+        presets: dict[str, Preset] = {}
+        patches: dict[str, Patch | PatchFactory] = {}
+        files: list[str] = []
+        for p in paths:
+            p = Path(p)
+            found = sorted(f for f in p.glob("*.py") if not f.name.startswith("_")) if p.is_dir() else [p]
+            for f in found:
+                f = str(f.resolve())
+                if f in files:
+                    continue
+                files.append(f)
+                for e in _load_file(f):
+                    _add(presets, patches, e)
+        return cls(presets, patches, tuple(files))
+
+    def preset(self, name: str) -> Preset:
+        """The preset `name`, or `UnknownPresetError` with the closest names."""
+        try:
+            return self.presets[name]
+        except KeyError:
+            hint = suggest(name, self.presets)
+            known = ", ".join(self.presets) or "none"
+            raise UnknownPresetError(
+                f"unknown preset `{name}`",
+                suggestion=(f"{hint} " if hint else "") + f"presets: {known}; `nanigpt presets` describes them",
+            ) from None
+
+    def patch(self, name: str) -> Patch | PatchFactory:
+        """The patch or patch factory `name`, or `UnknownPatchError` with the closest names."""
+        try:
+            return self.patches[name]
+        except KeyError:
+            close = suggest(name, self.patches)
+            hint = close.replace("`", "`+", 1).replace(" or `", " or `+") if close else None
+            raise UnknownPatchError(
+                f"unknown patch `+{name}`",
+                suggestion=(f"{hint} " if hint else "") + "`nanigpt patches` lists them",
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Registry(presets={list(self.presets)}, patches={list(self.patches)})"
+
+
+def _add(presets: dict[str, Preset], patches: dict[str, Patch | PatchFactory], e: Entry) -> None:
+    table: dict = presets if isinstance(e, Preset) else patches
+    kind = "preset" if isinstance(e, Preset) else "patch"
+    old = table.get(e.name)
+    if old is not None and old is not e:
+        raise RegistryError(
+            f"two {kind}s are called `{e.name}`: in {old.source} and in {e.source}",
+            suggestion="rename one of them",
+        )
+    table[e.name] = e
+
+
+def _load_file(path: str) -> list[Entry]:
+    """Execute one presets file by path; its entries are the values in its namespace it defined."""
+    modname = f"_nanigpt_presets_{Path(path).stem}_{xxhash.xxh64_hexdigest(path.encode())[:8]}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"cannot load presets file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module  # as the import system would: lets typing resolve its names
+    try:
+        spec.loader.exec_module(module)
+    except ConfigError as e:
+        del sys.modules[modname]
+        raise RegistryError(f"presets file {path}: {e}") from e
+    except Exception as e:
+        del sys.modules[modname]
+        raise RegistryError(f"presets file {path} failed to load: {type(e).__name__}: {e}") from e
+    out: list[Entry] = []
+    for v in vars(module).values():
+        # only what this file defined: an entry imported from elsewhere is not registered twice
+        if isinstance(v, (Preset, Patch, PatchFactory)) and v.source == path and v not in out:
+            out.append(v)
+    return out
+
+
+def shipped_dir() -> Path:
+    """The presets that ship with naniGPT: package data when installed, `presets/` in a checkout."""
+    import nanigpt
+
+    pkg = Path(nanigpt.__file__).resolve().parent
+    for d in (pkg / "_presets", pkg.parent / "presets"):
+        if d.is_dir():
+            return d
+    raise RegistryError(f"naniGPT's shipped presets are missing (looked in {pkg / '_presets'})")
+
+
+def default_paths() -> tuple[Path, ...]:
+    """Where presets are looked for: shipped, then ./presets, then each dir in NANIGPT_PRESETS."""
+    out = [shipped_dir()]
+    local = Path.cwd() / "presets"
+    if local.is_dir():
+        out.append(local)
+    for d in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
+        p = Path(d)
+        if not p.exists():
+            raise RegistryError(
+                f"{ENV_VAR} names `{d}`, which does not exist",
+                suggestion=f"{ENV_VAR} holds directories of presets files, separated by `{os.pathsep}`",
+            )
+        out.append(p)
+    seen: dict[Path, None] = {}
+    for p in out:
+        seen.setdefault(p.resolve(), None)
+    return tuple(seen)
+
+
+_LOADED: dict[tuple[Path, ...], Registry] = {}
+
+
+def default_registry() -> Registry:
+    """The shipped presets + ./presets + NANIGPT_PRESETS, loaded once per process per location."""
+    paths = default_paths()
+    reg = _LOADED.get(paths)
+    if reg is None:
+        reg = _LOADED[paths] = Registry.load(paths)
+    return reg
