@@ -12,8 +12,10 @@ class RuntimeOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Execution flags of one `nanigpt train` invocation. Not part of the experiment's hash."""
 
     device: Annotated[str, Meta(description="auto, cpu, cuda, cuda:N")] = "auto"
+    # The bound sits on the int alone: msgspec rejects `ge` on `int | None` when it validates.
     micro_batch: Annotated[
-        int | None, Meta(ge=1, description="sequences per forward/backward (default: as many as fit the batch)")
+        Annotated[int, Meta(ge=1)] | None,
+        Meta(description="sequences per forward/backward (default: as many as fit the batch)"),
     ] = None
     compile: Annotated[bool, Meta(description="torch.compile the model")] = False
     parallel: Annotated[
