@@ -4,6 +4,7 @@ Knows nothing about GPTs and never imports torch.
 """
 
 from nanigpt.conf._canon import canonical_bytes, config_hash, short_hash
+from nanigpt.conf._diff import Change, diff, to_tokens
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
     CheckError,
@@ -31,6 +32,7 @@ from nanigpt.conf._values import format_value
 __all__ = [
     "TAG_FIELD",
     "AmbiguousFieldError",
+    "Change",
     "CheckError",
     "Config",
     "ConfigError",
@@ -58,6 +60,7 @@ __all__ = [
     "compose",
     "config_hash",
     "default_registry",
+    "diff",
     "format_value",
     "identity",
     "leaf_paths",
@@ -69,4 +72,5 @@ __all__ = [
     "resolve",
     "set_",
     "short_hash",
+    "to_tokens",
 ]
