@@ -1,0 +1,217 @@
+"""Checkpoints: everything a run needs to continue bit for bit, written atomically.
+
+A checkpoint holds the model, the optimizer, the step (which is also the data position: batch k is
+a function of (seed, k)), every random generator's state, the data fingerprint, and the config and
+its hash. It loads with `torch.load(weights_only=True)`: no pickled code runs. A digest of its
+contents catches silent corruption (a flipped bit loads fine otherwise).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import xxhash
+
+from nanigpt.conf._errors import ConfigError
+
+FORMAT = 1
+# step_00001000.pt is a whole checkpoint; step_00001000/ a sharded one (FSDP, one shard per rank).
+_NAME = re.compile(r"^step_(\d{8,})(\.pt)?$")
+_SHARDED_META = "meta.pt"  # what nanigpt.train.distributed.save_sharded writes beside the shards
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used: corrupt, from another run, or from a newer naniGPT."""
+
+
+def path_for(directory: Path, step: int) -> Path:
+    return directory / f"step_{step:08d}.pt"
+
+
+def _is_sharded(path: Path) -> bool:
+    return path.is_dir() and (path / ".metadata").is_file()
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint in `directory`, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for p in directory.iterdir():
+        m = _NAME.match(p.name)
+        if m and (p.is_file() if m.group(2) else _is_sharded(p)):
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_all(directory: Path) -> None:
+    """Delete every checkpoint (and temp leftovers) in `directory`: a fresh start."""
+    for _, p in list_checkpoints(directory):
+        _remove(p)
+    prune(directory, keep=None)
+
+
+def prune(directory: Path, keep: int | None) -> None:
+    """Keep the newest `keep` checkpoints; drop temp files and partial shard folders."""
+    if keep is not None:
+        for _, old in list_checkpoints(directory)[:-keep]:
+            _remove(old)
+    if directory.is_dir():
+        for stray in (*directory.glob(".step_*.tmp"), *directory.glob("step_*.partial")):
+            _remove(stray)
+
+
+def latest(directory: Path) -> Path | None:
+    found = list_checkpoints(directory)
+    return found[-1][1] if found else None
+
+
+def _update(h: xxhash.xxh3_128, obj: Any) -> None:
+    """Feed a checkpoint's nested contents to `h` in a fixed order (keys sorted)."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            # Hash the tensor's memory in place: no copy, no numpy.
+            h.update((ctypes.c_char * (t.numel() * t.element_size())).from_address(t.data_ptr()))
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for k in sorted(obj, key=repr):
+            h.update(repr(k).encode())
+            _update(h, obj[k])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"L{len(obj)}".encode())
+        for v in obj:
+            _update(h, v)
+    else:
+        h.update(f"V{obj!r}".encode())
+
+
+def digest(state: dict[str, Any]) -> str:
+    h = xxhash.xxh3_128()
+    _update(h, {k: v for k, v in state.items() if k != "digest"})
+    return h.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(directory: Path, state: dict[str, Any], *, keep: int) -> Path:
+    """Write `state` as the checkpoint of `state["step"]`, atomically, then keep only the newest `keep`.
+
+    A kill at any moment leaves either the old set of checkpoints or the new one, never a torn file
+    under a checkpoint's name (a stray temp file at worst, removed by the next save).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {**state, "format": FORMAT}
+    state["digest"] = digest(state)
+    final = path_for(directory, state["step"])
+    tmp = directory / f".{final.name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(directory)
+    prune(directory, keep)
+    return final
+
+
+def save_sharded(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 meta: dict[str, Any], *, keep: int) -> Path:
+    """The FSDP form of `save`: every rank writes its shards (call on every rank); `meta` is the
+    rest of the state, as in `save`, without model and optimizer."""
+    from nanigpt.train import distributed
+
+    meta = {**meta, "format": FORMAT}
+    meta["digest"] = digest(meta)
+    final = directory / f"step_{meta['step']:08d}"
+    distributed.save_sharded(final, model, optimizer, meta=meta)
+    if distributed.is_main():
+        prune(directory, keep)
+    return final
+
+
+@dataclass(frozen=True)
+class Found:
+    """A verified checkpoint: for a sharded one, `meta` lacks model and optimizer (they load
+    straight into the wrapped model with `distributed.load_sharded`)."""
+
+    path: Path
+    step: int
+    sharded: bool
+    meta: dict[str, Any]
+
+
+def find(directory: Path, *, config_hash: str) -> Found | None:
+    """The newest checkpoint in `directory`, read and verified; None if there is none."""
+    newest = latest(directory)
+    if newest is None:
+        return None
+    sharded = newest.is_dir()
+    meta = load(newest / _SHARDED_META if sharded else newest, config_hash=config_hash)
+    return Found(path=newest, step=meta["step"], sharded=sharded, meta=meta)
+
+
+def load(path: Path, *, config_hash: str) -> dict[str, Any]:
+    """Read and verify a checkpoint of the run `config_hash`; `CheckpointError` if it is not usable."""
+    remedy = f"delete {path} to resume from the checkpoint before it, or start over with --fresh"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read: {first}", suggestion=remedy) from e
+    if not isinstance(state, dict) or "digest" not in state:
+        raise CheckpointError(f"checkpoint {path} is not a naniGPT checkpoint", suggestion=remedy)
+    if state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} has format {state.get('format')!r}; this naniGPT reads format {FORMAT}",
+            suggestion="resume it with the naniGPT version that wrote it, or start over with --fresh",
+        )
+    if digest(state) != state["digest"]:
+        raise CheckpointError(f"checkpoint {path} is corrupt: its contents do not match their digest", suggestion=remedy)
+    if state.get("config_hash") != config_hash:
+        raise CheckpointError(
+            f"checkpoint {path} belongs to run {str(state.get('config_hash'))[:12]}, not to this run {config_hash[:12]}",
+            suggestion="checkpoints are only resumed by the config that wrote them; "
+            f"fork that run with `run:{str(state.get('config_hash'))[:12]}` instead",
+        )
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """The global generators' states (dropout draws from torch's global RNG)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:  # resumed on a machine with another GPU count: restore the devices both have
+            for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(s, i)
