@@ -26,6 +26,7 @@ from nanigpt.conf._lens import Lens, Traversal
 from nanigpt.conf._patch import Patch, PatchFactory, Preset, compose, identity, over, patch, patch_factory, preset, set_
 from nanigpt.conf._registry import Registry, default_registry
 from nanigpt.conf._spec import Resolved, Resolver, leaf_paths, parse_token, resolve
+from nanigpt.conf._store import RunDir, RunLock, RunLocked, RunStore, StoreError
 from nanigpt.conf._struct import TAG_FIELD, Config
 from nanigpt.conf._values import format_value
 
@@ -46,7 +47,12 @@ __all__ = [
     "RegistryError",
     "Resolved",
     "Resolver",
+    "RunDir",
+    "RunLock",
+    "RunLocked",
     "RunRefError",
+    "RunStore",
+    "StoreError",
     "TokenSyntaxError",
     "Traversal",
     "UnknownFieldError",

@@ -28,7 +28,6 @@ import fcntl
 import itertools
 import math
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -407,6 +406,8 @@ class RunDir:
                 # lock on a file nobody else will ever look at.
                 os.close(fd)
                 continue
+            import socket  # only a writer needs it; readers skip its import cost
+
             holder = {"pid": os.getpid(), "host": socket.gethostname(), "start": now_iso()}
             os.ftruncate(fd, 0)
             os.pwrite(fd, msgspec.json.encode(holder), 0)
@@ -597,8 +598,9 @@ class RunStore:
         run = self.run(prefix)
         return run.hash, run.config_dict()
 
-    def create(self, hash: str, canonical: bytes, recipe: dict) -> tuple[RunDir, bool]:
+    def create(self, hash: str, canonical: bytes, recipe: dict, *, steps: int | None = None) -> tuple[RunDir, bool]:
         """The run directory for a validated config, created whole if new: `(run, created)`.
+        `steps` (the run's length, if the config has one) lets listings show progress.
 
         The files are written into a hidden temp directory that is renamed into place, so
         `runs/<hash>/` either does not exist or holds a complete config, recipe and status.
@@ -630,6 +632,7 @@ class RunStore:
                 "created": created,
                 "updated": created,
                 "step": 0,
+                "steps": steps,
                 "attempts": 0,
             }
             atomic_write(tmp / "status.json", msgspec.json.encode(status))

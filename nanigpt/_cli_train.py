@@ -1,0 +1,286 @@
+"""`nanigpt train`: resolve, check, create the run directory, lock it, and hand over to the trainer.
+
+Everything that can be wrong with the input is found before `runs/<hash>/` exists: the spec
+(resolution), the flags (RuntimeOptions) and the world (pre-flight: data present, batch divides).
+Then the run directory decides what happens: a finished run is reported, an interrupted or failed
+one resumes, a new one starts. Each invocation that trains leaves one line in attempts.jsonl.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+import nanigpt
+from nanigpt.conf._errors import ConfigError
+from nanigpt.conf._store import RunDir, RunStore, StoreError, now_iso
+
+# Libraries whose version can change a run's numbers; read from package metadata, so that
+# recording them imports nothing (torch least of all).
+_LIBRARIES = ("torch", "torchao", "msgspec", "xxhash", "click", "numpy")
+_FLAG_NAMES = {
+    "device": "--device",
+    "micro_batch": "--micro-batch",
+    "compile": "--compile",
+    "parallel": "--parallel",
+    "checkpoint_every": "--checkpoint-every",
+    "keep_checkpoints": "--keep-checkpoints",
+    "progress": "--progress",
+    "fresh": "--fresh",
+    "allow_data_change": "--allow-data-change",
+}
+
+
+def runtime_options(flags: dict[str, Any]) -> Any:
+    """The validated RuntimeOptions of the command-line flags (ConfigError naming the flag)."""
+    from nanigpt.train.runtime import RuntimeOptions
+
+    raw = dict(flags)
+    raw["progress"] = {None: "auto", True: "on", False: "off"}[raw.get("progress")]
+    try:
+        return msgspec.convert(raw, RuntimeOptions)
+    except msgspec.ValidationError as e:
+        msg, _, where = str(e).partition(" - at `$.")
+        name = where.rstrip("`")
+        flag = _FLAG_NAMES.get(name, name)
+        value = raw.get(name)
+        raise ConfigError(
+            f"`{flag}`={value}: {msg[0].lower()}{msg[1:]}", suggestion=f"see `nanigpt train --help` for {flag}"
+        ) from None
+
+
+def dist_env() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) outside torchrun."""
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ConfigError(
+            f"RANK={os.environ.get('RANK')!r} / WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} are not integers",
+            suggestion="launch with torchrun, or unset them",
+        ) from None
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"RANK={rank} is not within WORLD_SIZE={world}", suggestion="launch with torchrun")
+    return rank, world
+
+
+def git_info() -> dict | None:
+    """The commit of the naniGPT checkout that is running, and whether its code (nanigpt/,
+    presets/, pyproject.toml) has uncommitted changes. None when naniGPT is not a git checkout."""
+    root = Path(nanigpt.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True, text=True, timeout=20,
+        )
+        lines = head.stdout.split()
+        # An installed naniGPT inside someone else's repository is not that repository's code.
+        if head.returncode or len(lines) != 2 or Path(lines[0]).resolve() != root:
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "nanigpt", "presets", "pyproject.toml"],
+            capture_output=True, text=True, timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": lines[1], "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def new_attempt(spec: tuple[str, ...], rt: Any, world: int) -> dict:
+    """What this invocation records about itself; the trainer adds what it learns (data
+    fingerprint, device, micro batch, fp8 mode) to the same dict."""
+    return {
+        "start": now_iso(),
+        "tokens": list(spec),
+        "flags": msgspec.to_builtins(rt),
+        "world_size": world,
+        "version": nanigpt.__version__,
+        "git": git_info(),
+        "libraries": library_versions(),
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "data_fingerprint": None,
+    }
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _report_finished(run: RunDir, st: dict, cfg: Any) -> None:
+    """A finished run is not trained again; say what it reached and whether this code or this
+    data differ from the ones that finished it."""
+    from nanigpt._cli_view import status_line
+
+    click.echo(f"already {status_line(st)}; nothing to do (`nanigpt show {run.short}` for details)")
+    finishing = next((a for a in reversed(run.attempts()) if a.get("outcome") == "finished"), None)
+    if finishing is None:
+        return
+    then, now = finishing.get("git") or {}, git_info() or {}
+    if finishing.get("version") != nanigpt.__version__:
+        _say(f"Warning: it finished with naniGPT {finishing.get('version')}; this is {nanigpt.__version__}")
+    if then.get("commit") and now.get("commit") and (then.get("commit"), then.get("dirty")) != (now.get("commit"), now.get("dirty")):
+        _say(
+            f"Warning: it finished at git commit {then['commit'][:10]}{'+dirty' if then.get('dirty') else ''}; "
+            f"this code is {now['commit'][:10]}{'+dirty' if now.get('dirty') else ''}"
+        )
+    before = finishing.get("data_fingerprint")
+    if before:
+        try:
+            from nanigpt.builders import build
+
+            data = build(cfg.data, block_size=cfg.model.block_size, seed=cfg.train.seed, vocab_size=cfg.model.vocab_size)
+            if data.fingerprint != before:
+                _say(
+                    f"Warning: the data changed since it finished: fingerprint {data.fingerprint[:12]} now, "
+                    f"{before[:12]} then"
+                )
+        except ConfigError as e:
+            _say(f"Warning: could not check the data against the finished run's: {e}")
+
+
+def _dry_run(store: RunStore, r: Any, rt: Any, world: int) -> None:
+    from nanigpt._cli_view import Out, Target, render_config
+    from nanigpt.train import describe
+    from nanigpt.train.preflight import global_sequences, micro_batch_for
+
+    d = describe(r.config)
+    p = d["params"]
+    n_seq = global_sequences(r.config)
+    micro = micro_batch_for(r.config, rt, world)
+    accum = n_seq // world // micro
+    cfg_dict = msgspec.json.decode(r.canonical)
+    t = Target(r.hash, cfg_dict, list(r.tokens), r.start, dict(r.blame), None, True)
+    out = Out()
+    exists = (store.root / r.hash).is_dir()
+    lines = [
+        f"run       {out.style(r.short, fg='yellow', bold=True)}  {store.root / r.hash}"
+        + ("" if exists else "  (dry run: not created)"),
+        f"hash      {r.hash}",
+        f"recipe    {t.recipe}",
+        f"params    {p['total']:,} ({p['non_embedding']:,} non-embedding)",
+        f"flops     {d['flops_per_token']:,} per token (training: forward + backward)",
+        f"batch     {r.config.train.batch_tokens:,} tokens/step = {n_seq} sequences x {r.config.model.block_size}; "
+        f"micro batch {micro} x {accum} accumulation x {world} process(es)",
+        "",
+        f"config    ({'bold' if out.color else '*'} = set by the recipe; the rest is {r.start or 'the default preset'})",
+    ]
+    out.echo(lines + render_config(t, out, blame=False))
+
+
+def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags: dict[str, Any]) -> None:
+    from nanigpt.conf import resolve
+
+    rank, world = dist_env()
+    store = RunStore(runs_dir)
+    r = resolve(list(spec), runs=store)
+    rt = runtime_options(flags)
+    from nanigpt.train.preflight import preflight
+
+    preflight(r.config, rt, world)
+    if dry_run:
+        if rank == 0:
+            _dry_run(store, r, rt, world)
+        return
+    if rank != 0:
+        _follow(store, r, rt)
+        return
+    click.echo(f"run {r.short}  {store.root / r.hash}")
+    root_existed = store.root.exists()
+    recipe = {"tokens": list(r.tokens), "start": r.start, "blame": dict(r.blame)}
+    run, created = store.create(r.hash, r.canonical, recipe, steps=r.config.train.steps)
+    lock = run.lock()
+    try:
+        _train_locked(store, run, created, root_existed, r, rt, spec, world)
+    finally:
+        lock.release()
+
+
+def _follow(store: RunStore, r: Any, rt: Any) -> None:
+    """A non-zero torchrun rank: trains beside rank 0, writes nothing."""
+    run = store.follower(r.hash)
+    try:
+        if run.stored_status()["state"] == "finished":
+            return  # rank 0 reports it; nobody trains
+    except StoreError:
+        pass  # rank 0 has not created it yet
+    from nanigpt.train import train
+
+    train(r.config, rt, run, {}, out=sys.stderr)
+
+
+def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: bool, r: Any, rt: Any,
+                  spec: tuple[str, ...], world: int) -> None:
+    st = run.stored_status()
+    if st["state"] == "finished":
+        if rt.fresh:
+            raise ConfigError(
+                f"run {run.short} is finished; --fresh restarts only an interrupted or failed run",
+                suggestion=f"to train a variant, fork it: nanigpt train run:{run.short} <changes>",
+            )
+        _report_finished(run, st, r.config)
+        return
+    if run.reap_interrupted() is not None:
+        st = run.stored_status()
+    if st["state"] in ("interrupted", "failed") and not rt.fresh:
+        _say(f"resuming run {run.short}, {st['state']} at step {st.get('step') or 0}")
+    before = dict(st)
+    attempt = new_attempt(spec, rt, world)
+    if rt.fresh:
+        run.write_status(step=0, train_loss=None, val_loss=None)
+    run.begin_attempt(attempt)
+    from nanigpt.train import train
+
+    try:
+        summary = train(r.config, rt, run, attempt, out=sys.stderr)
+    except ConfigError:
+        # Refused before its first step: bad input, so leave the store as it was.
+        if created:
+            store.remove(run)
+            if not root_existed:
+                try:
+                    store.root.rmdir()
+                except OSError:
+                    pass
+        else:
+            run.restore_status(before)
+        raise
+    except KeyboardInterrupt:
+        run.end_attempt("interrupted")
+        _say(f"interrupted: run {run.short} stopped at step {run.stored_status().get('step') or 0}; "
+             "train it again to resume")
+        sys.exit(130)
+    except Exception as e:
+        import traceback
+
+        error = f"{type(e).__name__}: {e}"
+        run.end_attempt("failed", error=error)
+        traceback.print_exc()
+        raise click.ClickException(
+            f"run {run.short} failed: {error.splitlines()[0] if error else type(e).__name__} "
+            f"(recorded in {run.path}/status.json; train it again to resume from its last checkpoint)"
+        ) from None
+    run.end_attempt("finished", step=summary.steps, train_loss=summary.train_loss, val_loss=summary.val_loss)

@@ -1,0 +1,461 @@
+"""What `show`, `diff`, `runs`, `presets`, `patches` and `fields` print. Torch-free.
+
+Stored runs are read as plain JSON (config.json, recipe.json, status.json): these commands work
+on runs made by any version of the schema, and need the schema only to resolve a spec.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from nanigpt.conf._store import SHORT_LEN, RunDir, RunStore
+
+_HASHLIKE = re.compile(r"[0-9a-fA-F]{4,32}")
+_MARKS = {"changed": "~", "added": "+", "removed": "-"}
+_KIND_COLOR = {"changed": "yellow", "added": "green", "removed": "red"}
+_STATE_COLOR = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red", "created": None}
+
+
+# --- output helpers ---------------------------------------------------------------------------
+
+
+def use_color() -> bool:
+    """Colour and bold only on a terminal, and never under NO_COLOR (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("CLICOLOR_FORCE") or os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty()
+
+
+class Out:
+    """Styled text when colour is on, the plain text otherwise."""
+
+    def __init__(self, color: bool | None = None) -> None:
+        self.color = use_color() if color is None else color
+
+    def style(self, text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if self.color and kw else text
+
+    def echo(self, lines: Iterable[str]) -> None:
+        click.echo("\n".join(lines), color=self.color)
+
+
+def echo_json(doc: Any) -> None:
+    click.echo(msgspec.json.format(msgspec.json.encode(doc), indent=2).decode())
+
+
+def fmt(v: Any) -> str:
+    """A stored value as the command line would take it back."""
+    from nanigpt.conf._values import format_value
+
+    return format_value(v)
+
+
+def fmt_loss(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def age(iso: str | None, now: float | None = None) -> str:
+    """`3m`, `2h`, `5d` since an ISO time written by the store."""
+    if not iso:
+        return "-"
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "?"
+    s = max(0.0, (time.time() if now is None else now) - t)
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= n:
+            return f"{int(s // n)}{unit}"
+    return f"{int(s)}s"
+
+
+def flatten(cfg: dict, prefix: str = "") -> dict[str, Any]:
+    """Leaf path -> value of a nested config dict (lists are leaves, as tuples are fields)."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        p = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, p + "."))
+        else:
+            out[p] = v
+    return out
+
+
+# --- the two kinds of target: a stored run, or a spec -----------------------------------------
+
+
+class Target:
+    """A config to show or compare, with where its values came from."""
+
+    def __init__(
+        self,
+        hash: str,
+        config: dict,
+        tokens: list[str],
+        start: str,
+        blame: dict[str, str],
+        run: RunDir | None,
+        from_spec: bool,
+    ) -> None:
+        self.hash, self.config, self.tokens, self.start, self.blame = hash, config, tokens, start, blame
+        self.run, self.from_spec = run, from_spec
+
+    @property
+    def short(self) -> str:
+        return self.hash[:SHORT_LEN]
+
+    @property
+    def recipe(self) -> str:
+        return " ".join(self.tokens) if self.tokens else "(default preset)"
+
+    def token_of(self, path: str) -> str:
+        return self.blame.get(path, self.start)
+
+
+def load_target(store: RunStore, words: list[str]) -> Target:
+    """A run when `words` is one hex word (a hash prefix), else the spec `words` resolved."""
+    if len(words) == 1 and _HASHLIKE.fullmatch(words[0]):
+        run = store.run(words[0])
+        cfg = run.config_dict()
+        recipe = run.recipe()
+        return Target(run.hash, cfg, list(recipe["tokens"]), recipe.get("start") or "", recipe.get("blame") or {},
+                      run, False)
+    from nanigpt.conf import resolve
+
+    r = resolve(list(words), runs=store)
+    cfg = msgspec.json.decode(r.canonical)
+    path = store.root / r.hash
+    run = RunDir(path, r.hash) if path.is_dir() else None
+    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, True)
+
+
+# --- show -------------------------------------------------------------------------------------
+
+
+def _ordered(d: dict) -> list[tuple[str, Any]]:
+    # A union's tag says what the rest of the section means, so it comes first; then plain
+    # values, then sub-sections.
+    items = sorted(d.items(), key=lambda kv: (kv[0] != "type", isinstance(kv[1], dict) and bool(kv[1]), kv[0]))
+    return items
+
+
+def render_config(t: Target, out: Out, *, blame: bool) -> list[str]:
+    """The config as an indented tree; recipe-set values bold (terminal) or marked `*`."""
+    rows: list[tuple[int, str, str | None, str | None]] = []  # (depth, key, value, path)
+
+    def walk(d: dict, depth: int, prefix: str) -> None:
+        for k, v in _ordered(d):
+            if isinstance(v, dict) and v:
+                rows.append((depth, k, None, None))
+                walk(v, depth + 1, f"{prefix}{k}.")
+            else:
+                rows.append((depth, k, fmt(v), f"{prefix}{k}"))
+
+    walk(t.config, 0, "")
+    width = max((2 * d + len(k) for d, k, v, _ in rows if v is not None), default=0)
+    vwidth = min(40, max((len(v) for _, _, v, _ in rows if v is not None), default=0))
+    lines = []
+    for depth, key, value, path in rows:
+        indent = "  " * depth
+        if value is None:
+            lines.append(f"  {indent}{out.style(key, fg='blue', bold=True)}")
+            continue
+        token = t.token_of(path)
+        set_here = token != t.start
+        gutter = "* " if set_here and not out.color else "  "
+        text = f"{(indent + key).ljust(width)}  {value}"
+        if set_here:
+            text = out.style(text, bold=True)
+        if blame:
+            pad = " " * max(0, vwidth - len(value))
+            text += f"{pad}  " + out.style(token, dim=not set_here, fg=None if not set_here else "magenta")
+        lines.append((gutter + text).rstrip())
+    return lines
+
+
+def status_line(st: dict | None) -> str:
+    if st is None:
+        return "not trained yet"
+    state = st["state"]
+    step, steps = st.get("step") or 0, st.get("steps")
+    at = f"{step}/{steps}" if steps else f"{step}"
+    losses = "".join(
+        f", {name} loss {fmt_loss(st[key])}" for name, key in (("train", "train_loss"), ("val", "val_loss"))
+        if st.get(key) is not None
+    )
+    if state == "created":
+        return "created, not started"
+    if state == "running":
+        from nanigpt.conf._store import describe_holder
+
+        return f"running: step {at}{losses} ({describe_holder(st.get('holder'))})"
+    if state == "interrupted":
+        return f"interrupted at step {at}{losses} (train it again to resume)"
+    if state == "failed":
+        return f"failed at step {at}{losses}: {st.get('error') or 'unknown error'}"
+    return f"finished: {at} steps{losses}"
+
+
+def attempt_line(i: int, a: dict) -> str:
+    flags = a.get("flags") or {}
+    where = f"{a.get('device') or flags.get('device') or '?'} x{a.get('world_size') or 1}"
+    git = a.get("git") or {}
+    code = f"naniGPT {a.get('version', '?')}"
+    if git.get("commit"):
+        code += f" @ {git['commit'][:10]}" + ("+dirty" if git.get("dirty") else "")
+    step = a.get("step")
+    outcome = a.get("outcome") or "running"
+    what = f"{outcome} at step {step}" if step is not None else outcome
+    return f"  {i:>2}  {a.get('start') or '?'}  {what:<24} {where:<10} {code}  {a.get('host') or ''}".rstrip()
+
+
+def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    t = load_target(store, list(words))
+    st = t.run.status() if t.run is not None else None
+    attempts = t.run.attempts() if t.run is not None else []
+    if st is not None and st.get("attempt"):
+        attempts.append({**st["attempt"], "outcome": st["state"], "step": st.get("step")})
+    set_by_recipe = sorted(p for p in flatten(t.config) if t.token_of(p) != t.start)
+    if as_json:
+        echo_json({
+            "hash": t.hash,
+            "short": t.short,
+            "path": str(store.root / t.hash),
+            "trained": t.run is not None,
+            "recipe": {"tokens": t.tokens, "start": t.start, "blame": t.blame},
+            "status": st,
+            "attempts": attempts,
+            "set_by_recipe": set_by_recipe,
+            "config": t.config,
+        })
+        return
+    out = Out()
+    lines = [
+        f"run       {out.style(t.short, fg='yellow', bold=True)}  {store.root / t.hash}",
+        f"recipe    {t.recipe}",
+        f"status    {out.style(status_line(st), fg=_STATE_COLOR.get(st['state']) if st else None)}",
+    ]
+    if st is not None:
+        lines.append(f"created   {st.get('created') or '?'}")
+    if attempts:
+        lines.append("attempts")
+        lines += [attempt_line(i + 1, a) for i, a in enumerate(attempts)]
+    start = t.start or "the default preset"
+    mark = "bold" if out.color else "*"
+    lines += ["", f"config    ({mark} = set by the recipe; the rest is {start})"]
+    lines += render_config(t, out, blame=blame)
+    out.echo(lines)
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+def _target_of_word(store: RunStore, word: str) -> Target:
+    import shlex
+
+    try:
+        words = shlex.split(word)
+    except ValueError as e:
+        from nanigpt.conf._errors import ConfigError
+
+        raise ConfigError(f"cannot split the spec {word!r}: {e}", suggestion="check its quotes") from None
+    return load_target(store, words)
+
+
+def _section(path: str) -> tuple[str, str]:
+    head, dot, rest = path.partition(".")
+    return (head, rest) if dot else ("", path)
+
+
+def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_dir: Path) -> None:
+    from nanigpt.conf import diff, to_tokens
+
+    store = RunStore(runs_dir)
+    a, b = _target_of_word(store, a_word), _target_of_word(store, b_word)
+    changes = diff(a.config, b.config)
+    if tokens:
+        import shlex
+
+        toks = to_tokens(changes)
+        if toks:
+            click.echo(" ".join(shlex.quote(x) for x in toks))
+        return
+    only_a = [x for x in a.tokens if x not in b.tokens]
+    only_b = [x for x in b.tokens if x not in a.tokens]
+    if as_json:
+        echo_json({
+            "a": {"hash": a.hash, "tokens": a.tokens, "start": a.start},
+            "b": {"hash": b.hash, "tokens": b.tokens, "start": b.start},
+            "identical": not changes,
+            "changes": [
+                {
+                    "path": c.path,
+                    "kind": c.kind,
+                    "old": c.old,
+                    "new": c.new,
+                    "old_token": a.token_of(c.path) if c.kind != "added" else None,
+                    "new_token": b.token_of(c.path) if c.kind != "removed" else None,
+                }
+                for c in changes
+            ],
+            "tokens": to_tokens(changes),
+            "recipe": {"only_a": only_a, "only_b": only_b},
+        })
+        return
+    out = Out()
+    lines = [
+        f"a  {out.style(a.short, fg='yellow')}  {a.recipe}",
+        f"b  {out.style(b.short, fg='yellow')}  {b.recipe}",
+        "",
+    ]
+    if not changes:
+        lines.append(f"identical configs: both are {a.short}" + ("" if a.tokens == b.tokens else ", from different recipes"))
+    else:
+        rows = []
+        for c in changes:
+            sec, rest = _section(c.path)
+            if c.kind == "changed":
+                vals, who = f"{fmt(c.old)} -> {fmt(c.new)}", f"{a.token_of(c.path)} -> {b.token_of(c.path)}"
+            elif c.kind == "added":
+                vals, who = fmt(c.new), b.token_of(c.path)
+            else:
+                vals, who = fmt(c.old), a.token_of(c.path)
+            rows.append((sec, rest, c.kind, vals, who))
+        kw = max(len(r[1]) for r in rows)
+        vw = min(40, max(len(r[3]) for r in rows))
+        groups: dict[str, list] = {}
+        for r in rows:
+            groups.setdefault(r[0], []).append(r)
+        for sec in sorted(groups):
+            if sec:
+                lines.append(out.style(sec, fg="blue", bold=True))
+            for _, rest, kind, vals, who in groups[sec]:
+                left = out.style(f"{_MARKS[kind]} {rest.ljust(kw)}  {vals}", fg=_KIND_COLOR[kind])
+                pad = " " * max(0, vw - len(vals))
+                lines.append(f"  {left}{pad}  " + out.style(f"({who})", dim=True))
+        n = {k: sum(1 for c in changes if c.kind == k) for k in _MARKS}
+        lines.append("")
+        lines.append(f"{n['changed']} changed, {n['added']} added, {n['removed']} removed")
+    if only_a or only_b:
+        lines += ["", out.style("recipe", fg="blue", bold=True)]
+        if only_a:
+            lines.append("  only in a: " + " ".join(only_a))
+        if only_b:
+            lines.append("  only in b: " + " ".join(only_b))
+    out.echo(lines)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def runs_command(*, as_json: bool, runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    rows = store.list()
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"no runs in {store.root} (train one: nanigpt train preset:tiny)")
+        return
+    out = Out()
+    now = time.time()
+    table = []
+    for r in rows:
+        if "problem" in r:
+            table.append((r["short"], "unreadable", "", "", "", r["problem"]))
+            continue
+        steps = f"{r.get('step') or 0}/{r['steps']}" if r.get("steps") else str(r.get("step") or 0)
+        val = fmt_loss(r["val_loss"]) if r.get("val_loss") is not None else "-"
+        table.append((r["short"], r["state"], steps, val, age(r.get("created"), now), r.get("recipe") or ""))
+    head = ("hash", "status", "steps", "val loss", "age", "recipe")
+    w = [max(len(head[i]), *(len(row[i]) for row in table)) for i in range(5)]
+    lines = [out.style(
+        f"{head[0]:<{w[0]}}  {head[1]:<{w[1]}}  {head[2]:>{w[2]}}  {head[3]:>{w[3]}}  {head[4]:>{w[4]}}  {head[5]}",
+        bold=True)]
+    for h, state, steps, val, ag, recipe in table:
+        color = _STATE_COLOR.get(state, "red")
+        lines.append(
+            f"{out.style(h.ljust(w[0]), fg='yellow')}  {out.style(state.ljust(w[1]), fg=color)}  "
+            f"{steps:>{w[2]}}  {val:>{w[3]}}  {ag:>{w[4]}}  {recipe}".rstrip()
+        )
+    out.echo(lines)
+
+
+# --- presets, patches, fields -----------------------------------------------------------------
+
+
+def _where(source: str | None) -> str:
+    if not source:
+        return "?"
+    from nanigpt.conf._registry import shipped_dir
+
+    p = Path(source)
+    try:
+        return f"shipped:{p.relative_to(shipped_dir()).as_posix()}"
+    except ValueError:
+        pass
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def registry_command(kind: str, *, as_json: bool) -> None:
+    from nanigpt.conf._registry import default_registry
+
+    reg = default_registry()
+    entries = list((reg.presets if kind == "presets" else reg.patches).values())
+    rows = []
+    for e in entries:
+        usage = getattr(e, "usage", None)
+        name = (f"preset:{e.name}" if kind == "presets" else usage if usage else f"+{e.name}")
+        rows.append({"name": e.name, "usage": name, "doc": e.doc, "summary": e.summary, "source": e.source})
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"no {kind} found")
+        return
+    out = Out()
+    w = max(len(r["usage"]) for r in rows)
+    lines = []
+    for r in rows:
+        lines.append(f"{out.style(r['usage'].ljust(w), fg='yellow', bold=True)}  {r['summary']}")
+        lines.append(f"{' ' * w}  " + out.style(_where(r["source"]), dim=True))
+    out.echo(lines)
+
+
+def fields_command(pattern: str | None, *, as_json: bool) -> None:
+    from nanigpt.conf._fields import field_table
+
+    rows = field_table(pattern)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        from nanigpt.conf._errors import ConfigError
+
+        raise ConfigError(f"no field matches {pattern!r}", suggestion="`nanigpt fields` lists them all")
+    out = Out()
+    head = ("path", "type", "default", "description")
+    cols = [(r["path"], r["type"], r["default"], r["description"]) for r in rows]
+    w = [max(len(head[i]), *(len(c[i]) for c in cols)) for i in range(3)]
+    lines = [out.style(f"{head[0]:<{w[0]}}  {head[1]:<{w[1]}}  {head[2]:<{w[2]}}  {head[3]}", bold=True)]
+    for p, ty, d, desc in cols:
+        lines.append(f"{out.style(p.ljust(w[0]), fg='yellow')}  {ty:<{w[1]}}  {d:<{w[2]}}  {desc}".rstrip())
+    out.echo(lines)
+

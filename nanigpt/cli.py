@@ -1,0 +1,301 @@
+"""The `nanigpt` command line: train, show, diff, runs, presets, patches, fields, sample.
+
+Start-up cost is part of the interface (`show`, `diff` and completion run interactively), so
+this module imports click alone; each command imports what it needs when it runs, and only
+`train` and `sample` ever import torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class BadInput(click.ClickException):
+    """Bad input: printed as one `Error: ...` line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+class Busy(click.ClickException):
+    """Another process is training the run: exit status 3, so a script can tell it apart."""
+
+    exit_code = 3
+
+
+class _Group(click.Group):
+    """Turns the config machinery's errors into one line and an exit status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            # A ConfigError can only have been raised if its module is loaded: checking
+            # sys.modules keeps the config machinery out of `--help`'s start-up.
+            store = sys.modules.get("nanigpt.conf._store")
+            if store is not None and isinstance(e, store.RunLocked):
+                raise Busy(str(e)) from None
+            errors = sys.modules.get("nanigpt.conf._errors")
+            if errors is not None and isinstance(e, errors.ConfigError):
+                raise BadInput(str(e)) from None
+            raise
+
+
+def _runs_option(f: Any) -> Any:
+    return click.option(
+        "--runs-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="NANIGPT_RUNS_DIR",
+        default="runs",
+        show_default="$NANIGPT_RUNS_DIR, else ./runs",
+        help="Where runs live.",
+    )(f)
+
+
+def _spec_complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from nanigpt._cli_complete import complete_spec
+
+    return complete_spec(ctx, incomplete)
+
+
+def _hash_complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from nanigpt._cli_complete import complete_hash
+
+    return complete_hash(ctx, incomplete)
+
+
+def _target_complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from nanigpt._cli_complete import complete_target
+
+    return complete_target(ctx, incomplete)
+
+
+def _version() -> str:
+    import nanigpt
+
+    return nanigpt.__version__
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT)
+@click.version_option(_version(), "-V", "--version", prog_name="nanigpt", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Train small GPTs from configs that are precisely specified, cheap to vary and exactly
+    reproducible. A run is named by the hash of its resolved config and lives in runs/<hash>/.
+
+    \b
+    A spec is a list of tokens applied left to right:
+      preset:NAME        start from a preset (first token; default: the default preset)
+      run:HASH           start from a past run's config (first token)
+      +NAME, +NAME:ARGS  apply a registered patch (factory)
+      path=value         set one field (`optim.lr=1e-4`, or `lr=1e-4` if unambiguous)
+      ...name=value      set every field called `name`
+      section=tag        switch a union section (`optim=muon`)
+
+    \b
+    Examples:
+      nanigpt train preset:small +large lr=1e-4
+      nanigpt show 3f2a --blame
+      nanigpt diff 3f2a "preset:small +large"
+      nanigpt runs
+    """
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.argument("spec", nargs=-1, shell_complete=_spec_complete)
+@click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--micro-batch", type=int, help="Sequences per forward/backward (default: as many as fit the batch).")
+@click.option("--compile/--no-compile", default=False, show_default=True, help="torch.compile the model.")
+@click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default="ddp", show_default=True,
+              help="Multi-process strategy under torchrun.")
+@click.option("--checkpoint-every", type=int, default=500, show_default=True, metavar="N",
+              help="Checkpoint every N steps (0 = only at the end).")
+@click.option("--keep-checkpoints", type=int, default=2, show_default=True, metavar="N",
+              help="How many recent checkpoints to keep.")
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
+@click.option("--fresh", is_flag=True, help="Discard an interrupted or failed run's checkpoints and metrics; start over.")
+@click.option("--allow-data-change", is_flag=True, help="Resume even though the data's fingerprint changed.")
+@_runs_option
+def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) -> None:
+    """Resolve SPEC, check it, and train it into runs/<hash>/.
+
+    Prints the short hash and the run directory at once. The same spec again reports a finished
+    run and does nothing, and resumes an interrupted or failed one (--fresh: starts it over).
+    Under torchrun every process resolves the spec; only rank 0 writes the run directory.
+    How the run executes (the options below) is recorded in attempts.jsonl, never hashed.
+
+    \b
+    Examples:
+      nanigpt train                                  # the default preset
+      nanigpt train preset:small +large lr=1e-4
+      nanigpt train run:3f2a train.steps=5000        # fork a past run
+      nanigpt train preset:tiny --dry-run            # config, hash, parameters, FLOPs
+      torchrun --nproc-per-node 8 -m nanigpt train preset:small --parallel fsdp
+
+    \b
+    Exit status: 0 trained (or already finished); 1 the run failed (status.json says why;
+    everything written is kept); 2 bad input (nothing written under the runs directory);
+    3 another process is training this run (its pid and host are named); 130 interrupted
+    (train again to resume).
+    """
+    from nanigpt._cli_train import train_command
+
+    train_command(spec, dry_run=dry_run, runs_dir=runs_dir, flags=flags)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.argument("target", nargs=-1, shell_complete=_target_complete)
+@click.option("--blame", is_flag=True, help="Show beside each value the token that set it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@_runs_option
+def show(target: tuple[str, ...], blame: bool, as_json: bool, runs_dir: Path) -> None:
+    """Show a run (a HASH or unique prefix) or a SPEC: its config as a tree, its recipe and
+    its status.
+
+    Values set by the recipe rather than the starting preset stand out (bold on a terminal,
+    marked `*` otherwise).
+
+    \b
+    Examples:
+      nanigpt show 3f2a9c
+      nanigpt show 3f2a9c --blame
+      nanigpt show preset:small +large           # what this spec resolves to
+      nanigpt show 3f2a9c --json | jq .status
+    """
+    from nanigpt._cli_view import show_command
+
+    show_command(target, blame=blame, as_json=as_json, runs_dir=runs_dir)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.argument("a", shell_complete=_hash_complete)
+@click.argument("b", shell_complete=_hash_complete)
+@click.option("--tokens", is_flag=True, help="Print the `path=value` tokens that turn A into B.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@_runs_option
+def diff(a: str, b: str, tokens: bool, as_json: bool, runs_dir: Path) -> None:
+    """Compare two configs, field by field. A and B are each a run (hash or unique prefix) or a
+    spec given as one quoted word.
+
+    Each changed, added and removed field is printed with both values and the token that set
+    each, grouped by section; then the two recipes.
+
+    \b
+    Examples:
+      nanigpt diff 3f2a 8e1d
+      nanigpt diff 3f2a "preset:small +large"
+      nanigpt diff 3f2a 8e1d --tokens               # paste after `nanigpt train run:3f2a`
+    """
+    from nanigpt._cli_view import diff_command
+
+    diff_command(a, b, tokens=tokens, as_json=as_json, runs_dir=runs_dir)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@_runs_option
+def runs(as_json: bool, runs_dir: Path) -> None:
+    """List the runs, newest first: hash, status, steps, last val loss, age, recipe.
+
+    Directories that are not readable runs are listed last, with what is wrong.
+
+    \b
+    Examples:
+      nanigpt runs
+      nanigpt runs --runs-dir /scratch/runs
+      nanigpt runs --json | jq '.[] | select(.state == "finished")'
+    """
+    from nanigpt._cli_view import runs_command
+
+    runs_command(as_json=as_json, runs_dir=runs_dir)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+def presets(as_json: bool) -> None:
+    """List the presets (`preset:NAME`): shipped, ./presets, and $NANIGPT_PRESETS.
+
+    \b
+    Example:
+      nanigpt presets
+    """
+    from nanigpt._cli_view import registry_command
+
+    registry_command("presets", as_json=as_json)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+def patches(as_json: bool) -> None:
+    """List the patches (`+NAME`, `+NAME:ARGS`): shipped, ./presets, and $NANIGPT_PRESETS.
+
+    \b
+    Example:
+      nanigpt patches
+    """
+    from nanigpt._cli_view import registry_command
+
+    registry_command("patches", as_json=as_json)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+def fields(pattern: str | None, as_json: bool) -> None:
+    """List the config fields: path, type, default, description. PATTERN filters the paths
+    (a substring, or a glob with * and ?).
+
+    \b
+    Examples:
+      nanigpt fields
+      nanigpt fields optim
+      nanigpt fields '*lr*'
+    """
+    from nanigpt._cli_view import fields_command
+
+    fields_command(pattern, as_json=as_json)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.argument("run", shell_complete=_hash_complete)
+@click.option("--prompt", default="", help="Text to continue (default: start after a newline).")
+@click.option("--tokens", type=int, default=256, show_default=True, help="How many tokens to generate.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="0 is greedy.")
+@click.option("--top-k", type=int, default=None, help="Sample among the K most likely tokens only.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same text (on one device).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@_runs_option
+def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | None, seed: int, device: str,
+           runs_dir: Path) -> None:
+    """Generate text from a run's newest checkpoint (RUN: a hash or unique prefix).
+
+    \b
+    Examples:
+      nanigpt sample 3f2a --prompt "ROMEO:" --tokens 200
+      nanigpt sample 3f2a --temperature 0.8 --top-k 40 --seed 1
+    """
+    from nanigpt.conf._store import RunStore
+
+    run_dir = RunStore(runs_dir).run(run)
+    run_dir.config_dict()  # a tampered run is refused before torch even loads
+    from nanigpt.train.sample import sample as sample_text
+
+    text = sample_text(run_dir, prompt, tokens, temperature, top_k, seed, device)
+    click.echo(text)
+
+
+def main() -> None:
+    """The `nanigpt` console script (also `python -m nanigpt`)."""
+    cli.main(prog_name="nanigpt")
+
+
+if os.environ.get("_NANIGPT_COMPLETE"):
+    # Our bash/zsh scripts complete `preset:`, `+` and `path=` words properly; registering
+    # them here keeps the registration off every other command's start-up.
+    from nanigpt import _cli_complete  # noqa: F401
