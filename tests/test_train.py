@@ -16,9 +16,7 @@ import pytest
 import torch
 import xxhash
 
-from nanigpt.conf._canon import canonical_bytes, config_hash
 from nanigpt.conf._errors import ConfigError
-from nanigpt.conf._store import RunStore
 from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.model.config import GPTConfig
@@ -27,11 +25,7 @@ from nanigpt.train import checkpoint as ckpt
 from nanigpt.train import train
 from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
 from nanigpt.train.runtime import RuntimeOptions
-
-WORDS = (
-    "the king and queen of the castle spoke to a friend who was not there, "
-    "and the friend said: what is this light that I see upon the hill? "
-).split()
+from trainkit import final_weights, make_run, tiny, write_text
 
 
 @pytest.fixture(autouse=True)
@@ -41,34 +35,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def write_text(path: Path, n_words: int = 12000) -> Path:
-    # Deterministic English-ish text with structure a tiny model can learn within a few steps.
-    path.write_text(" ".join(WORDS[(i * 7 + i // 5) % len(WORDS)] for i in range(n_words)))
-    return path
-
-
-def tiny(data, **over) -> RunConfig:
-    fields = dict(
-        model=GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32),
-        data=data,
-        train=TrainConfig(steps=12, batch_tokens=32 * 8),
-        schedule=ScheduleConfig(warmup_steps=2),
-        eval=EvalConfig(interval=4, batches=2),
-        optim=AdamW(lr=1e-2),  # a tiny model learns at a high lr within a dozen steps
-    )
-    fields.update(over)
-    return msgspec.convert(msgspec.to_builtins(RunConfig(**fields)), RunConfig)
-
-
-def make_run(root: Path, cfg: RunConfig):
-    run, _ = RunStore(root).create(config_hash(cfg), canonical_bytes(cfg), {"tokens": ["test"], "start": "test", "blame": {}})
-    return run
-
-
-def final_weights(run) -> dict[str, torch.Tensor]:
-    return torch.load(ckpt.latest(run.checkpoint_dir), weights_only=True)["model"]
 
 
 @pytest.fixture
@@ -150,8 +116,8 @@ _CHILD = """
 import sys, msgspec, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from nanigpt.config import RunConfig
 from nanigpt.conf._store import RunStore
+from nanigpt.config import RunConfig
 from nanigpt.train import train
 from nanigpt.train.runtime import RuntimeOptions
 cfg = msgspec.json.decode(Path(sys.argv[1]).read_bytes(), type=RunConfig)

@@ -1,0 +1,98 @@
+"""Sampling text from a run's newest checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import torch
+
+from nanigpt.conf._errors import ConfigError
+from nanigpt.config import RunConfig
+from nanigpt.data.config import ShardData
+from nanigpt.data.tokenizer import decode, encode
+from nanigpt.train import checkpoint as ckpt
+
+# With no prompt, generation starts after a newline: the most common "start of something" byte.
+_EMPTY_PROMPT = "\n"
+
+
+def resolve_device(spec: str, default: torch.device | None = None) -> torch.device:
+    """`--device`: auto is the launcher's device (torchrun) or cuda when there is one, else cpu."""
+    if spec == "auto":
+        if default is not None:
+            return default
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(f"`--device`={spec!r} is not a device", path="device",
+                          suggestion="use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"`--device`={spec!r} but this machine has no CUDA GPU", path="device",
+                              suggestion="use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"`--device`={spec!r} but there are {torch.cuda.device_count()} GPU(s)",
+                              path="device", suggestion=f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    elif device.type not in ("cpu", "mps"):
+        raise ConfigError(f"`--device`={spec!r} is not supported", path="device", suggestion="use auto, cpu or cuda")
+    return device
+
+
+def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
+    """(config, model in eval mode, step) from `run`'s newest checkpoint."""
+    from nanigpt.builders import build
+
+    path = ckpt.latest(run.checkpoint_dir)
+    if path is None:
+        raise ConfigError(
+            f"run {run.hash[:12]} has no checkpoint to sample from",
+            suggestion=f"train it first (`nanigpt train run:{run.hash[:12]}`), or pick a run that has trained",
+        )
+    state = ckpt.load(path, config_hash=run.hash)
+    try:
+        cfg = msgspec.convert(msgspec.json.decode(state["config"]), RunConfig)
+    except msgspec.ValidationError as e:
+        raise ConfigError(
+            f"the config in {path} no longer decodes with this naniGPT ({e})",
+            suggestion="sample with the naniGPT version that trained it",
+        ) from None
+    model = build(cfg.model).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return cfg, model, state["step"]
+
+
+def sample(
+    run: Any,
+    prompt: str = "",
+    tokens: int = 256,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+) -> str:
+    """The prompt followed by `tokens` sampled bytes, decoded as UTF-8 (bad bytes become U+FFFD).
+
+    The same run, prompt, settings and seed give the same text on the same device.
+    """
+    if tokens < 0:
+        raise ConfigError(f"`--tokens`={tokens} must be >= 0", path="tokens", suggestion="e.g. --tokens 256")
+    if temperature < 0:
+        raise ConfigError(f"`--temperature`={temperature} must be >= 0", path="temperature",
+                          suggestion="0 is greedy, 1 samples the model's distribution")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"`--top-k`={top_k} must be >= 1", path="top_k", suggestion="omit it to keep every token")
+    dev = resolve_device(device)
+    cfg, model, _ = load_model(run, dev)
+    if isinstance(cfg.data, ShardData):
+        raise ConfigError(
+            f"run {run.hash[:12]} trained on token shards, whose ids naniGPT cannot turn back into text",
+            path="data",
+            suggestion="sample runs trained on text (data=text or data=builtin)",
+        )
+    start = encode(prompt or _EMPTY_PROMPT).long()[None].to(dev)  # (1, T)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    out = model.generate(start, tokens, temperature=temperature, top_k=top_k, generator=g)
+    return prompt + decode(out[0, start.size(1) :].cpu())

@@ -1,0 +1,84 @@
+"""Sampling text from a run's newest checkpoint."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from nanigpt.conf._errors import ConfigError
+from nanigpt.data.config import ShardData, TextData
+from nanigpt.model.config import GPTConfig
+from nanigpt.train import train
+from nanigpt.train.config import TrainConfig
+from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.train.sample import sample
+from trainkit import make_run, tiny, write_text
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("sample")
+    text = write_text(tmp / "text.txt")
+    cfg = tiny(TextData(path=str(text)), train=TrainConfig(steps=40, batch_tokens=32 * 8))
+    run = make_run(tmp / "runs", cfg)
+    train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    return run, set(text.read_text())
+
+
+def test_sample_is_reproducible_from_the_seed(trained):
+    run, _ = trained
+    a = sample(run, "the king", tokens=40, seed=1, device="cpu")
+    assert a == sample(run, "the king", tokens=40, seed=1, device="cpu")
+    assert a != sample(run, "the king", tokens=40, seed=2, device="cpu")
+    assert a.startswith("the king") and len("the king") < len(a) <= len("the king") + 40  # bytes >= chars
+
+
+def test_greedy_sampling_ignores_the_seed_and_speaks_the_training_text(trained):
+    run, alphabet = trained
+    a = sample(run, "the ", tokens=60, temperature=0, seed=1, device="cpu")
+    assert a == sample(run, "the ", tokens=60, temperature=0, seed=99, device="cpu")
+    assert set(a) <= alphabet  # only characters it was trained on: it learned the byte statistics
+
+
+def test_top_k_one_is_greedy(trained):
+    run, _ = trained
+    greedy = sample(run, "and", tokens=30, temperature=0, device="cpu")
+    assert sample(run, "and", tokens=30, temperature=1.0, top_k=1, seed=5, device="cpu") == greedy
+
+
+def test_empty_prompt_and_zero_tokens(trained):
+    run, _ = trained
+    assert sample(run, "", tokens=0, device="cpu") == ""
+    assert len(sample(run, "", tokens=20, device="cpu").encode("utf-8", "replace")) >= 1
+
+
+def test_bad_sampling_arguments_are_clear_errors(trained):
+    run, _ = trained
+    with pytest.raises(ConfigError, match=r"`--temperature`=-1.0 must be >= 0"):
+        sample(run, "x", temperature=-1.0)
+    with pytest.raises(ConfigError, match=r"`--top-k`=0 must be >= 1"):
+        sample(run, "x", top_k=0)
+    with pytest.raises(ConfigError, match=r"`--tokens`=-5 must be >= 0"):
+        sample(run, "x", tokens=-5)
+    with pytest.raises(ConfigError, match=r"`--device`='cuda:9'|no CUDA GPU"):
+        sample(run, "x", device="cuda:9")
+
+
+def test_a_run_without_checkpoint_says_so(tmp_path):
+    cfg = tiny(TextData(path=str(write_text(tmp_path / "t.txt"))))
+    run = make_run(tmp_path / "runs", cfg)
+    with pytest.raises(ConfigError, match=rf"run {run.hash[:12]} has no checkpoint to sample from.*nanigpt train run:"):
+        sample(run, "x")
+
+
+def test_shard_runs_cannot_be_decoded_to_text(tmp_path):
+    shard = tmp_path / "s.bin"
+    shard.write_bytes(bytes(range(256)) * 40)
+    cfg = tiny(ShardData(train=str(shard)), model=GPTConfig(n_layer=1, n_head=1, n_embd=16, block_size=32, vocab_size=65536))
+    run = make_run(tmp_path / "runs", cfg)
+    train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    with pytest.raises(ConfigError, match="trained on token shards"):
+        sample(run, "x", device="cpu")
