@@ -1,0 +1,500 @@
+"""resolve(): the token grammar, value parsing, validation, blame, and every bad-input message."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from msgspec import Meta
+from strategies import edits, passes_checks
+
+from nanigpt.conf import (
+    AmbiguousFieldError,
+    CheckError,
+    Config,
+    ConfigError,
+    InvalidValueError,
+    Lens,
+    PatchError,
+    Registry,
+    Resolver,
+    RunRefError,
+    TokenSyntaxError,
+    UnknownFieldError,
+    UnknownPatchError,
+    UnknownPresetError,
+    UnknownVariantError,
+    ValueTypeError,
+    VariantFieldError,
+    compose,
+    leaf_paths,
+    patch,
+    preset,
+    resolve,
+    set_,
+)
+from nanigpt.conf._store import RunStore
+from nanigpt.config import L, RunConfig
+from nanigpt.data.config import ShardData, TextData
+from nanigpt.optim.config import AdamW, Muon
+
+# -- the grammar -------------------------------------------------------------------------------
+
+
+def test_resolved_fields():
+    r = resolve(["preset:small", "+large", "+fp8", "lr=1e-4"])
+    assert re.fullmatch(r"[0-9a-f]{32}", r.hash)
+    assert r.short == r.hash[:12]
+    assert r.tokens == ("preset:small", "+large", "+fp8", "lr=1e-4")
+    assert r.start == "preset:small"
+    assert isinstance(r.canonical, bytes) and msgspec.json.decode(r.canonical)["optim"]["lr"] == 1e-4
+    m = r.config.model
+    assert (m.n_layer, m.n_head, m.n_embd) == (8, 8, 256)
+    assert r.config.precision.fp8 is True and r.config.optim.lr == 1e-4
+
+
+def test_no_start_token_means_the_default_preset_small():
+    assert resolve([]).hash == resolve(["preset:small"]).hash
+    assert resolve(["lr=1e-4"]).start == "preset:small"
+
+
+def test_tokens_apply_strictly_left_to_right():
+    a = resolve(["preset:tiny", "n_layer=3", "+large"]).config.model.n_layer
+    b = resolve(["preset:tiny", "+large", "n_layer=3"]).config.model.n_layer
+    assert (a, b) == (6, 3)
+
+
+def test_dotted_path_and_bare_name_are_the_same():
+    assert resolve(["optim.lr=0.01"]).hash == resolve(["lr=0.01"]).hash
+
+
+def test_bare_name_is_resolved_in_the_current_config():
+    # `momentum` exists in muon and sgd, but only one is current: not ambiguous
+    r = resolve(["optim=sgd", "momentum=0.5"])
+    assert r.config.optim.momentum == 0.5
+
+
+def test_union_switch_gives_the_variants_defaults():
+    r = resolve(["preset:small", "optim=muon"])
+    assert r.config.optim == Muon()
+    assert r.blame["optim.type"] == "optim=muon" and r.blame["optim.momentum"] == "optim=muon"
+
+
+def test_switch_to_the_current_variant_changes_nothing():
+    a = resolve(["preset:small", "lr=0.01"])
+    b = resolve(["preset:small", "lr=0.01", "optim=adamw"])
+    assert a.hash == b.hash and a.blame == {**b.blame}
+    assert b.blame["optim.lr"] == "lr=0.01"
+
+
+def test_section_dot_tag_is_a_switch_too():
+    assert resolve(["optim.type=muon"]).hash == resolve(["optim=muon"]).hash
+
+
+def test_variant_with_a_required_field():
+    r = resolve(["data=text", "data.path=corpus/a b.txt"])
+    assert r.config.data == TextData(path="corpus/a b.txt")
+
+
+def test_traversal_sets_every_field_with_the_name():
+    r = resolve(["preset:small", "...val_fraction=0.2", "...lr=0.5"])
+    assert r.config.data.val_fraction == 0.2 and r.config.optim.lr == 0.5
+    assert r.blame["optim.lr"] == "...lr=0.5"
+
+
+def test_traversal_takes_null():
+    r = resolve(["preset:gpt2", "...val=null"])
+    assert r.config.data.val is None
+
+
+def test_string_fields_take_the_raw_text():
+    r = resolve(["data=text", "data.path=a=b,c", "data.glob=*.md"])
+    assert r.config.data.path == "a=b,c" and r.config.data.glob == "*.md"
+    r = resolve(["data=shards", "data.train=123", "data.val=null"])
+    assert r.config.data == ShardData(train="123", val=None)
+
+
+def test_values_are_parsed_by_the_field_type():
+    r = resolve(["lr=1", "betas=[0.8,0.9]", "eps=1e-6", "bias=true", "norm=rmsnorm", "seed=0"])
+    o = r.config.optim
+    assert o.lr == 1.0 and type(o.lr) is float
+    assert o.betas == (0.8, 0.9) and o.eps == 1e-6
+    assert r.config.model.bias is True and r.config.model.norm == "rmsnorm"
+    assert resolve(["betas=0.8,0.9"]).config.optim.betas == (0.8, 0.9)
+    assert resolve(["betas=[0.8, 0.9]"]).config.optim.betas == (0.8, 0.9)
+
+
+def test_patch_factory_with_arguments():
+    r = resolve(["preset:small", "+with_lr:1e-4"])
+    assert r.config.optim.lr == 1e-4 and r.blame["optim.lr"] == "+with_lr:1e-4"
+
+
+def test_shipped_patches():
+    r = resolve(["preset:tiny", "+muon", "+bf16", "+fp8", "+large"])
+    c = r.config
+    assert isinstance(c.optim, Muon) and c.precision.autocast == "bfloat16" and c.precision.fp8
+    assert c.model.n_embd == 64 and c.model.n_embd % 16 == 0 and c.model.head_dim == 16
+
+
+def test_shipped_presets():
+    tiny = resolve(["preset:tiny"]).config
+    assert (tiny.model.n_layer, tiny.model.n_head, tiny.model.n_embd, tiny.model.block_size) == (2, 2, 32, 32)
+    assert tiny.train.batch_tokens == 32 * 8 and tiny.eval.batches == 2
+    small = resolve(["preset:small"]).config
+    assert (small.model.n_layer, small.model.n_head, small.model.n_embd, small.model.block_size) == (4, 4, 128, 128)
+    assert (small.train.steps, small.train.batch_tokens, small.optim) == (1500, 2048, AdamW(lr=2e-3))
+    g = resolve(["preset:gpt2"]).config
+    assert (g.model.n_layer, g.model.n_embd, g.model.block_size, g.model.vocab_size) == (12, 768, 1024, 50304)
+    assert g.data == ShardData(train="data/gpt2/train", val="data/gpt2/val")
+    assert (g.train.batch_tokens, g.train.steps, g.schedule.warmup_steps) == (524288, 19073, 715)
+
+
+# -- blame -------------------------------------------------------------------------------------
+
+
+def test_blame_covers_every_leaf_and_names_the_last_token_that_changed_it():
+    r = resolve(["preset:small", "lr=0.01", "+large", "lr=0.02", "n_layer=8"])
+    assert set(r.blame) == set(leaf_paths(r.config))
+    assert r.blame["optim.lr"] == "lr=0.02"
+    # +large set n_layer to 8 and `n_layer=8` did not change it: +large still owns it
+    assert r.blame["model.n_layer"] == "+large" and r.blame["model.n_embd"] == "+large"
+    assert r.blame["train.seed"] == "preset:small"
+
+
+def test_regrouping_a_patch_chain_changes_neither_hash_nor_blame():
+    p, q, r = set_(L.model.n_layer, 3), set_(L.optim.lr, 0.5), set_(L.model.n_layer, 5)
+
+    def reg(chain):
+        @patch(name="chain")
+        def chained(cfg: RunConfig) -> RunConfig:
+            """A chain of three patches."""
+            return chain(cfg)
+
+        return Registry.of(preset(_small), chained)
+
+    left = resolve(["preset:_small", "+chain"], registry=reg((p >> q) >> r))
+    right = resolve(["preset:_small", "+chain"], registry=reg(p >> (q >> r)))
+    flat = resolve(["preset:_small", "+chain"], registry=reg(compose(p, q, r)))
+    assert left.hash == right.hash == flat.hash
+    assert left.blame == right.blame == flat.blame
+
+
+def _small() -> RunConfig:
+    """The shipped small preset (a copy under another name, for a private registry)."""
+    return resolve(["preset:small"]).config
+
+
+# -- generated specs ---------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(st.sampled_from(["tiny", "small", "gpt2"]).flatmap(
+    lambda n: st.tuples(st.just(n), edits(resolve([f"preset:{n}"]).config))))
+def test_generated_specs_resolve_to_what_lenses_compute(case):
+    name, (tokens, expected) = case
+    expected = msgspec.convert(msgspec.to_builtins(expected), RunConfig)
+    assume(passes_checks(expected))
+    r = resolve([f"preset:{name}", *tokens])
+    assert r.config == expected
+    base = resolve([f"preset:{name}"]).config
+    changed = {p for p in leaf_paths(expected) if _get(expected, p) != _get(base, p)}
+    for path in changed:  # a changed leaf is never blamed on the preset
+        assert r.blame[path] in tokens, path
+
+
+def _get(cfg, path):
+    try:
+        return Lens.from_path(type(cfg), path).get(cfg)
+    except ConfigError:
+        return type(Lens.from_path(type(cfg), path.rpartition(".")[0]).get(cfg)).__struct_config__.tag
+
+
+# -- bad input: one clear line naming the token, the path, the value and a suggestion -----------
+
+
+def err(tokens, kind=ConfigError, **kw):
+    with pytest.raises(kind) as e:
+        resolve(tokens, **kw)
+    return e.value
+
+
+def test_unknown_field():
+    e = err(["optim.lrr=1"], UnknownFieldError)
+    assert str(e) == "in `optim.lrr=1`: unknown field `optim.lrr` (did you mean `optim.lr`?)"
+    assert (e.path, e.token) == ("optim.lrr", "optim.lrr=1")
+    assert str(err(["lrr=1"], UnknownFieldError)) == "in `lrr=1`: unknown field `lrr` (did you mean `lr`?)"
+    assert "did you mean `optim`?" in str(err(["optimm.lr=1"], UnknownFieldError))
+
+
+def test_field_of_another_variant():
+    e = err(["momentum=0.9"], VariantFieldError)
+    assert str(e) == (
+        "in `momentum=0.9`: no field `momentum` in the current config: it is a field of `optim` "
+        "variant(s) muon, sgd (switch first: optim=muon momentum=...)"
+    )
+    e = err(["optim.momentum=0.9"], VariantFieldError)
+    assert "`optim` is currently `adamw`" in str(e) and "switch first: optim=muon" in str(e)
+
+
+def test_unknown_patch():
+    e = err(["+lage"], UnknownPatchError)
+    assert str(e) == "in `+lage`: unknown patch `+lage` (did you mean `+large`? `nanigpt patches` lists them)"
+
+
+def test_unknown_preset():
+    e = err(["preset:smal"], UnknownPresetError)
+    assert str(e) == (
+        "in `preset:smal`: unknown preset `smal` (did you mean `small`? presets: gpt2, small, tiny; "
+        "`nanigpt presets` describes them)"
+    )
+
+
+def test_preset_not_first():
+    e = err(["lr=1e-3", "preset:small"], TokenSyntaxError)
+    assert str(e) == (
+        "in `preset:small`: `preset:` must be the first token (move it to the front: preset:small lr=1e-3)"
+    )
+    assert isinstance(err(["+large", "run:abcd"], TokenSyntaxError), TokenSyntaxError)
+
+
+def test_wrong_type():
+    e = err(["lr=abc"], ValueTypeError)
+    assert str(e) == "in `lr=abc`: `optim.lr` expects a float, got `abc` (e.g. lr=0.002)"
+    assert e.path == "optim.lr"
+
+
+def test_float_for_an_int_and_bool_for_an_int():
+    assert str(err(["n_layer=1.5"], ValueTypeError)) == (
+        "in `n_layer=1.5`: `model.n_layer` expects an integer, got `1.5` (e.g. n_layer=4)"
+    )
+    assert str(err(["n_layer=true"], ValueTypeError)) == (
+        "in `n_layer=true`: `model.n_layer` expects an integer, got `true` (e.g. n_layer=4)"
+    )
+    err(["n_layer=1e3"], ValueTypeError)
+    err(["bias=1"], ValueTypeError)
+
+
+def test_out_of_range():
+    e = err(["lr=-1"], InvalidValueError)
+    assert str(e) == (
+        "in `lr=-1`: `optim.lr`=-1.0 is out of range: expected `float` > 0.0 (the default is optim.lr=0.001)"
+    )
+    e = err(["n_layer=0"], InvalidValueError)
+    assert str(e) == (
+        "in `n_layer=0`: `model.n_layer`=0 is out of range: expected `int` >= 1 (the default is model.n_layer=6)"
+    )
+    assert e.path == "model.n_layer"
+    e = err(["betas=0.9,1.5"], InvalidValueError)
+    assert e.path == "optim.betas" and e.token == "betas=0.9,1.5"
+
+
+def test_range_error_blames_the_token_that_set_the_value_not_the_last_one():
+    e = err(["n_layer=0", "lr=0.1", "+fp8"], InvalidValueError)
+    assert e.token == "n_layer=0"
+
+
+def test_cross_field_violation_names_both_fields_and_their_tokens():
+    e = err(["preset:small", "n_head=5"], CheckError)
+    assert str(e) == (
+        "in `n_head=5`: `model.n_embd`=128 is not divisible by `model.n_head`=5 "
+        "[`model.n_embd` set by `preset:small`, `model.n_head` set by `n_head=5`] "
+        "(pick n_embd as a multiple of n_head)"
+    )
+    assert e.paths == ("model.n_embd", "model.n_head")
+    assert e.tokens == {"model.n_embd": "preset:small", "model.n_head": "n_head=5"}
+
+
+def test_ambiguous_bare_name():
+    e = err(["type=muon"], AmbiguousFieldError)
+    assert str(e) == (
+        "in `type=muon`: `type` is ambiguous: it names `data.type`, `optim.type` "
+        "(write the full path (data.type=...), or ...type=... to set them all)"
+    )
+    assert e.paths == ("data.type", "optim.type")
+
+
+@pytest.mark.parametrize(
+    "tok, message",
+    [
+        ("=3", "in `=3`: no field name before `=` (write path=value, e.g. lr=3)"),
+        ("lr==3", "in `lr==3`: `==` is not an assignment (write lr=3)"),
+        ("+", "in `+`: `+` needs a patch name (e.g. +large; `nanigpt patches` lists them)"),
+        ("lr=", "in `lr=`: no value after `lr=` (write lr=VALUE, or lr=null for none)"),
+        ("", "empty token (a token is preset:NAME, run:HASH, +PATCH, +FACTORY:ARGS, path=value or ...name=value)"),
+        ("small", "in `small`: `small` is not a token (did you mean `preset:small`?)"),
+        ("large", "in `large`: `large` is not a token (did you mean `+large`?)"),
+        ("optim..lr=1", "in `optim..lr=1`: `optim..lr` is not a field path (a dotted path of field names "
+         "(optim.lr), a field name (lr), or ...name)"),
+        ("preset:", "in `preset:`: `preset:` needs a name (e.g. preset:small)"),
+        ("+with_lr:", "in `+with_lr:`: `+with_lr:` has no arguments after `:` (write +with_lr:ARG or +with_lr)"),
+        ("run:xyz", "in `run:xyz`: `run:` needs a hash or a unique prefix of at least 4 hex digits, got `xyz` "
+         "(`nanigpt runs` lists them)"),
+    ],
+)
+def test_malformed_tokens(tok, message):
+    e = err(["preset:small", tok], TokenSyntaxError)
+    assert str(e).replace("in ``: ", "") == message
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e999", "-1e999"])
+def test_nan_and_inf_are_refused(text):
+    e = err([f"lr={text}"], ValueTypeError)
+    assert str(e) == (
+        f"in `lr={text}`: `optim.lr` must be a finite number, got `{text}` (NaN and infinities are not allowed)"
+    )
+
+
+def test_unknown_union_tag():
+    e = err(["optim=adamx"], UnknownVariantError)
+    assert str(e) == "in `optim=adamx`: unknown `optim` variant `adamx` (did you mean `adamw`? variants: adamw, muon, sgd)"
+
+
+def test_unknown_literal():
+    assert str(err(["norm=rmsnrom"], ValueTypeError)) == (
+        "in `norm=rmsnrom`: `model.norm` expects one of 'layernorm', 'rmsnorm', got `rmsnrom` (did you mean `rmsnorm`?)"
+    )
+
+
+def test_tuple_of_the_wrong_length():
+    assert str(err(["betas=0.9"], ValueTypeError)) == (
+        "in `betas=0.9`: `optim.betas` expects a tuple of 2 (float, float), got `0.9` (e.g. betas=0.9,0.95)"
+    )
+
+
+def test_required_field_of_a_switched_variant_left_unset():
+    assert str(err(["data=text"], ValueTypeError)) == (
+        "in `data=text`: `data.path` is required by `data=text` and was not set (add data.path=...)"
+    )
+
+
+def test_section_is_not_a_value():
+    assert str(err(["model=3"], ValueTypeError)) == (
+        "in `model=3`: `model` is a section, not a value (set its fields, e.g. model.n_layer=...)"
+    )
+
+
+def test_leaf_is_not_a_section():
+    assert str(err(["model.n_layer.x=1"], UnknownFieldError)) == (
+        "in `model.n_layer.x=1`: `model.n_layer` is an integer, not a section, so `model.n_layer.x` does not exist"
+    )
+
+
+def test_patch_argument_errors():
+    assert str(err(["+with_lr"], PatchError)) == "in `+with_lr`: `+with_lr` needs arguments (write +with_lr:LR)"
+    assert str(err(["+with_lr:abc"], PatchError)) == (
+        "in `+with_lr:abc`: argument `lr` of `with_lr` expects a float, got `abc` (write +with_lr:LR)"
+    )
+    assert str(err(["+with_lr:1,2"], PatchError)) == (
+        "in `+with_lr:1,2`: patch factory `with_lr` takes 1 argument(s), got 2: `1,2` (write +with_lr:LR)"
+    )
+    assert str(err(["+large:3"], PatchError)) == "in `+large:3`: `+large` takes no arguments, got `3` (write +large)"
+
+
+def test_patch_errors_are_attributed_to_their_token():
+    @patch
+    def boom(cfg: RunConfig) -> RunConfig:
+        """Fails."""
+        raise RuntimeError("no")
+
+    @patch
+    def wrong(cfg: RunConfig) -> RunConfig:
+        """Returns the wrong thing."""
+        return cfg.model
+
+    @patch
+    def variant(cfg: RunConfig) -> RunConfig:
+        """Sets a field the current variant lacks."""
+        return L.optim.momentum.set(cfg, 0.1)
+
+    reg = Registry.of(preset(_small), boom, wrong, variant)
+    e = err(["preset:_small", "+boom"], PatchError, registry=reg)
+    assert str(e).startswith("in `+boom`: patch `boom` (") and str(e).endswith("failed: RuntimeError: no")
+    e = err(["preset:_small", "+wrong"], PatchError, registry=reg)
+    assert "returned GPTConfig, not a RunConfig" in str(e)
+    e = err(["preset:_small", "+variant"], VariantFieldError, registry=reg)
+    assert e.token == "+variant"
+
+
+# -- run:HASH ----------------------------------------------------------------------------------
+
+
+def test_run_forks_a_stored_config(tmp_path):
+    store = RunStore(tmp_path)
+    a = resolve(["preset:tiny", "lr=0.01"])
+    store.create(a.hash, a.canonical, {"tokens": list(a.tokens)})
+    b = resolve([f"run:{a.short[:6]}", "seed=7"], runs=store)
+    assert b.start == f"run:{a.hash}"
+    assert b.config == resolve(["preset:tiny", "lr=0.01", "seed=7"]).config
+    assert b.blame["optim.lr"] == f"run:{a.hash}" and b.blame["train.seed"] == "seed=7"
+    assert resolve([f"run:{a.hash}"], runs=store).hash == a.hash
+
+
+def test_run_without_a_store():
+    assert str(err(["run:abcd"], RunRefError)) == (
+        "in `run:abcd`: `run:` needs a run store to look the hash up in "
+        "(use it from the nanigpt command line, or pass runs=RunStore(...) to resolve())"
+    )
+
+
+def test_run_unknown_hash(tmp_path):
+    e = err(["run:abcd"], runs=RunStore(tmp_path))
+    assert str(e).startswith("in `run:abcd`: no run 'abcd'")
+
+
+def test_run_whose_config_no_longer_decodes(tmp_path):
+    store = RunStore(tmp_path)
+    old = msgspec.json.decode(resolve(["preset:tiny"]).canonical)
+    old["schema_version"] = 0
+    old["model"]["n_layers_old"] = 3
+    from nanigpt.conf import canonical_bytes, config_hash
+
+    store.create(config_hash(old), canonical_bytes(old), {"tokens": []})
+    e = err([f"run:{config_hash(old)[:8]}"], RunRefError, runs=store)
+    assert "no longer decodes (it has schema_version 0, this naniGPT reads 1)" in str(e)
+    assert "`nanigpt show` still prints it" in str(e)
+
+
+# -- a generic root: the machinery does not assume RunConfig -----------------------------------
+
+
+class A(Config):
+    """A section."""
+
+    lr: Annotated[float, Meta(gt=0)] = 0.1
+    depth: Annotated[int, Meta(ge=1)] = 2
+
+
+class B(Config):
+    """Another section with an `lr`."""
+
+    lr: Annotated[float, Meta(gt=0)] = 0.2
+    name: str = "b"
+
+
+class Root(Config):
+    """A root with two `lr` fields."""
+
+    a: A = A()
+    b: B = B()
+    seed: int = 0
+
+
+def test_generic_root_and_ambiguous_name():
+    res = Resolver(Root)
+    r = res.resolve(["a.lr=0.5", "seed=3"])
+    assert r.start == "<defaults>" and r.config == Root(a=A(lr=0.5), seed=3)
+    with pytest.raises(AmbiguousFieldError) as e:
+        res.resolve(["lr=0.5"])
+    assert str(e.value) == (
+        "in `lr=0.5`: `lr` is ambiguous: it names `a.lr`, `b.lr` "
+        "(write the full path (a.lr=...), or ...lr=... to set them all)"
+    )
+    assert res.resolve(["...lr=0.5"]).config == Root(a=A(lr=0.5), b=B(lr=0.5))
+    assert res.resolve(["depth=4"]).config.a.depth == 4
+    with pytest.raises(InvalidValueError, match=r"`a.depth`=0 is out of range"):
+        res.resolve(["depth=0"])
+    assert resolve(["b.name=x"], root=Root, registry=Registry()).config.b.name == "x"
