@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
+from nanigpt.conf._errors import CheckError
 from nanigpt.conf._struct import Config
 
 LR = Annotated[float, Meta(gt=0.0, description="peak learning rate")]
@@ -42,6 +43,15 @@ class SGD(Config, tag="sgd"):
     momentum: Annotated[float, Meta(ge=0.0, lt=1.0, description="momentum")] = 0.9
     nesterov: Annotated[bool, Meta(description="Nesterov momentum")] = False
     weight_decay: WeightDecay = 0.0
+
+    def check(self) -> None:
+        # Nesterov looks ahead along the momentum; without momentum there is nothing to look along.
+        if self.nesterov and self.momentum == 0.0:
+            raise CheckError(
+                "`optim.nesterov`=true needs `optim.momentum` > 0, got 0.0",
+                paths=("optim.nesterov", "optim.momentum"),
+                suggestion="set optim.momentum=0.9 or optim.nesterov=false",
+            )
 
 
 OptimConfig = AdamW | Muon | SGD
