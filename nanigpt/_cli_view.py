@@ -388,6 +388,9 @@ def runs_command(*, as_json: bool, runs_dir: Path) -> None:
         bold=True)]
     for h, state, steps, val, ag, recipe in table:
         color = _STATE_COLOR.get(state, "red")
+        if state == "unreadable":  # what is wrong, where the numbers would be
+            lines.append(f"{out.style(h.ljust(w[0]), fg='yellow')}  {out.style(state.ljust(w[1]), fg=color)}  {recipe}")
+            continue
         lines.append(
             f"{out.style(h.ljust(w[0]), fg='yellow')}  {out.style(state.ljust(w[1]), fg=color)}  "
             f"{steps:>{w[2]}}  {val:>{w[3]}}  {ag:>{w[4]}}  {recipe}".rstrip()
@@ -399,19 +402,21 @@ def runs_command(*, as_json: bool, runs_dir: Path) -> None:
 
 
 def _where(source: str | None) -> str:
+    """A presets file as the user can open it: relative to here if below, marked if shipped."""
     if not source:
         return "?"
     from nanigpt.conf._registry import shipped_dir
 
     p = Path(source)
     try:
-        return f"shipped:{p.relative_to(shipped_dir()).as_posix()}"
+        shown = str(p.relative_to(Path.cwd()))
     except ValueError:
-        pass
+        shown = str(p)
     try:
-        return str(p.relative_to(Path.cwd()))
-    except ValueError:
-        return str(p)
+        p.relative_to(shipped_dir().resolve())
+        return f"{shown} (shipped)"
+    except (ValueError, Exception):
+        return shown
 
 
 def registry_command(kind: str, *, as_json: bool) -> None:
@@ -451,11 +456,11 @@ def fields_command(pattern: str | None, *, as_json: bool) -> None:
 
         raise ConfigError(f"no field matches {pattern!r}", suggestion="`nanigpt fields` lists them all")
     out = Out()
-    head = ("path", "type", "default", "description")
-    cols = [(r["path"], r["type"], r["default"], r["description"]) for r in rows]
-    w = [max(len(head[i]), *(len(c[i]) for c in cols)) for i in range(3)]
-    lines = [out.style(f"{head[0]:<{w[0]}}  {head[1]:<{w[1]}}  {head[2]:<{w[2]}}  {head[3]}", bold=True)]
-    for p, ty, d, desc in cols:
-        lines.append(f"{out.style(p.ljust(w[0]), fg='yellow')}  {ty:<{w[1]}}  {d:<{w[2]}}  {desc}".rstrip())
+    head = ("path", "variant", "type", "default", "description")
+    cols = [(r["path"], r.get("variant") or "", r["type"], r["default"], r["description"]) for r in rows]
+    w = [max(len(head[i]), *(len(c[i]) for c in cols)) for i in range(4)]
+    lines = [out.style("  ".join(h.ljust(w[i]) if i < 4 else h for i, h in enumerate(head)), bold=True)]
+    for c in cols:
+        cells = [out.style(c[0].ljust(w[0]), fg="yellow")] + [c[i].ljust(w[i]) for i in range(1, 4)] + [c[4]]
+        lines.append("  ".join(cells).rstrip())
     out.echo(lines)
-

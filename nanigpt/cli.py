@@ -82,7 +82,7 @@ def _version() -> str:
     return nanigpt.__version__
 
 
-@click.group(cls=_Group, context_settings=_CONTEXT)
+@click.group("nanigpt", cls=_Group, context_settings=_CONTEXT)
 @click.version_option(_version(), "-V", "--version", prog_name="nanigpt", message="%(prog)s %(version)s")
 def cli() -> None:
     """Train small GPTs from configs that are precisely specified, cheap to vary and exactly
@@ -90,7 +90,7 @@ def cli() -> None:
 
     \b
     A spec is a list of tokens applied left to right:
-      preset:NAME        start from a preset (first token; default: the default preset)
+      preset:NAME        start from a preset (first token; none means preset:small)
       run:HASH           start from a past run's config (first token)
       +NAME, +NAME:ARGS  apply a registered patch (factory)
       path=value         set one field (`optim.lr=1e-4`, or `lr=1e-4` if unambiguous)
@@ -106,7 +106,7 @@ def cli() -> None:
     """
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="Resolve a spec, check it, train it into runs/<hash>/.")
 @click.argument("spec", nargs=-1, shell_complete=_spec_complete)
 @click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -149,7 +149,7 @@ def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) ->
     train_command(spec, dry_run=dry_run, runs_dir=runs_dir, flags=flags)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="A run's or a spec's config, recipe and status.")
 @click.argument("target", nargs=-1, shell_complete=_target_complete)
 @click.option("--blame", is_flag=True, help="Show beside each value the token that set it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
@@ -173,7 +173,7 @@ def show(target: tuple[str, ...], blame: bool, as_json: bool, runs_dir: Path) ->
     show_command(target, blame=blame, as_json=as_json, runs_dir=runs_dir)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="Field-by-field difference of two runs or specs.")
 @click.argument("a", shell_complete=_hash_complete)
 @click.argument("b", shell_complete=_hash_complete)
 @click.option("--tokens", is_flag=True, help="Print the `path=value` tokens that turn A into B.")
@@ -197,7 +197,7 @@ def diff(a: str, b: str, tokens: bool, as_json: bool, runs_dir: Path) -> None:
     diff_command(a, b, tokens=tokens, as_json=as_json, runs_dir=runs_dir)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="The runs, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 @_runs_option
 def runs(as_json: bool, runs_dir: Path) -> None:
@@ -216,7 +216,7 @@ def runs(as_json: bool, runs_dir: Path) -> None:
     runs_command(as_json=as_json, runs_dir=runs_dir)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="The presets (preset:NAME).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 def presets(as_json: bool) -> None:
     """List the presets (`preset:NAME`): shipped, ./presets, and $NANIGPT_PRESETS.
@@ -230,7 +230,7 @@ def presets(as_json: bool) -> None:
     registry_command("presets", as_json=as_json)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="The patches (+NAME).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 def patches(as_json: bool) -> None:
     """List the patches (`+NAME`, `+NAME:ARGS`): shipped, ./presets, and $NANIGPT_PRESETS.
@@ -244,7 +244,7 @@ def patches(as_json: bool) -> None:
     registry_command("patches", as_json=as_json)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="The config fields: type, default, description.")
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 def fields(pattern: str | None, as_json: bool) -> None:
@@ -262,7 +262,7 @@ def fields(pattern: str | None, as_json: bool) -> None:
     fields_command(pattern, as_json=as_json)
 
 
-@cli.command(context_settings=_CONTEXT)
+@cli.command(context_settings=_CONTEXT, short_help="Text generated from a trained run.")
 @click.argument("run", shell_complete=_hash_complete)
 @click.option("--prompt", default="", help="Text to continue (default: start after a newline).")
 @click.option("--tokens", type=int, default=256, show_default=True, help="How many tokens to generate.")

@@ -1,0 +1,457 @@
+"""The CLI's read-only commands and its handling of bad input, through click's CliRunner.
+
+Stored runs here are made with the store directly, from hand-written configs: `show`, `diff` and
+`runs` read stored JSON without the schema, so their whole output is pinned exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from nanigpt.cli import cli
+from nanigpt.conf import canonical_bytes, config_hash, resolve
+from nanigpt.conf._store import RunStore, now_iso
+
+
+def invoke(args, runs, **env):
+    env = {"NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": "1", "CLICOLOR_FORCE": None, "FORCE_COLOR": None, **env}
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def make_run(runs, cfg, tokens, blame=None, created="2025-01-02T03:04:05.000Z"):
+    store = RunStore(runs)
+    run, _ = store.create(config_hash(cfg), canonical_bytes(cfg), {"tokens": tokens, "start": tokens[0], "blame": blame or {}})
+    run.write_status(created=created)
+    return run
+
+
+CFG_A = {"schema_version": 1, "seed": 7, "model": {"n_layer": 2, "n_embd": 32}, "optim": {"type": "adamw", "lr": 0.001, "betas": [0.9, 0.95]}}
+CFG_B = {"schema_version": 1, "seed": 7, "model": {"n_layer": 4, "n_embd": 32, "qk_norm": True}, "optim": {"type": "sgd", "lr": 0.1}}
+BLAME_A = {"model.n_layer": "model.n_layer=2"}
+BLAME_B = {"model.n_layer": "+large", "model.qk_norm": "model.qk_norm=true", "optim.type": "optim=sgd", "optim.lr": "optim=sgd"}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return tmp_path / "runs"
+
+
+# --- help, version, unknown commands ------------------------------------------------------------
+
+
+def test_top_level_help_lists_every_command(runs):
+    r = invoke(["--help"], runs)
+    assert r.exit_code == 0 and r.stdout.startswith("Usage: nanigpt [OPTIONS] COMMAND [ARGS]...\n")
+    assert r.stdout.endswith(
+        "Commands:\n"
+        "  diff     Field-by-field difference of two runs or specs.\n"
+        "  fields   The config fields: type, default, description.\n"
+        "  patches  The patches (+NAME).\n"
+        "  presets  The presets (preset:NAME).\n"
+        "  runs     The runs, newest first.\n"
+        "  sample   Text generated from a trained run.\n"
+        "  show     A run's or a spec's config, recipe and status.\n"
+        "  train    Resolve a spec, check it, train it into runs/<hash>/.\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["train", "show", "diff", "runs", "presets", "patches", "fields", "sample"])
+def test_every_command_has_help_with_examples(runs, command):
+    r = invoke([command, "--help"], runs)
+    assert r.exit_code == 0 and r.stdout.startswith(f"Usage: nanigpt {command} ")
+    assert "Examples:\n" in r.stdout or "Example:\n" in r.stdout
+
+
+def test_train_help_documents_exit_codes(runs):
+    out = " ".join(invoke(["train", "--help"], runs).stdout.split())
+    assert "Exit status: 0 trained (or already finished); 1 the run failed" in out
+    assert "2 bad input (nothing written under the runs directory); 3 another process is training this run" in out
+
+
+def test_version(runs):
+    r = invoke(["--version"], runs)
+    assert (r.exit_code, r.stdout) == (0, "nanigpt 0.1.0\n")
+
+
+def test_unknown_command_suggests_the_closest(runs):
+    r = invoke(["trian"], runs)
+    assert r.exit_code == 2
+    assert r.stderr.endswith("Error: No such command 'trian'. Did you mean 'train'?\n")
+
+
+# --- show ---------------------------------------------------------------------------------------
+
+
+def test_show_a_stored_run_exactly(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
+    r = invoke(["show", run.hash[:5]], runs)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == (
+        f"run       {run.short}  {runs}/{run.hash}\n"
+        "recipe    preset:tiny model.n_layer=2\n"
+        "status    created, not started\n"
+        "created   2025-01-02T03:04:05.000Z\n"
+        "\n"
+        "config    (* = set by the recipe; the rest is preset:tiny)\n"
+        "  schema_version  1\n"
+        "  seed            7\n"
+        "  model\n"
+        "    n_embd        32\n"
+        "*   n_layer       2\n"
+        "  optim\n"
+        "    type          adamw\n"
+        "    betas         0.9,0.95\n"
+        "    lr            0.001\n"
+    )
+
+
+def test_show_blame_puts_the_setting_token_beside_each_value(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
+    r = invoke(["show", run.hash, "--blame"], runs)
+    tree = r.stdout.split("the rest is preset:tiny)\n")[1]
+    assert tree == (
+        "  schema_version  1         preset:tiny\n"
+        "  seed            7         preset:tiny\n"
+        "  model\n"
+        "    n_embd        32        preset:tiny\n"
+        "*   n_layer       2         model.n_layer=2\n"
+        "  optim\n"
+        "    type          adamw     preset:tiny\n"
+        "    betas         0.9,0.95  preset:tiny\n"
+        "    lr            0.001     preset:tiny\n"
+    )
+
+
+def test_show_on_a_terminal_makes_recipe_values_bold_instead_of_starred(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
+    r = CliRunner().invoke(cli, ["show", run.hash], env={"NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": None,
+                                                          "CLICOLOR_FORCE": "1"}, color=True)
+    assert "\n  \x1b[1m  n_layer       2\x1b[0m\n" in r.stdout and "*   n_layer" not in r.stdout
+    r = invoke(["show", run.hash], runs, CLICOLOR_FORCE="1")  # NO_COLOR wins
+    assert "\x1b[" not in r.stdout and "*   n_layer       2\n" in r.stdout
+
+
+def test_show_status_and_attempts_of_a_finished_run(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny"])
+    with run.lock():
+        run.begin_attempt({"start": "2025-01-02T03:05:00.000Z", "flags": {"device": "cpu"}, "world_size": 1,
+                           "version": "0.1.0", "git": {"commit": "0123456789abcdef", "dirty": True}, "host": "box"})
+        run.append_metrics({"step": 10, "loss": 2.5, "val_loss": 2.75})
+        run.end_attempt("finished", step=10, train_loss=2.5, val_loss=2.75)
+    run.write_status(steps=10)
+    head = invoke(["show", run.hash], runs).stdout.split("\n\n")[0]
+    assert head == (
+        f"run       {run.short}  {runs}/{run.hash}\n"
+        "recipe    preset:tiny\n"
+        "status    finished: 10/10 steps, train loss 2.5000, val loss 2.7500\n"
+        "created   2025-01-02T03:04:05.000Z\n"
+        "attempts\n"
+        "   1  2025-01-02T03:05:00.000Z  finished at step 10      cpu x1     naniGPT 0.1.0 @ 0123456789+dirty  box"
+    )
+
+
+def test_show_json_is_one_document(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
+    doc = json.loads(invoke(["show", run.short, "--json"], runs).stdout)
+    assert doc["hash"] == run.hash and doc["config"] == CFG_A and doc["trained"] is True
+    assert doc["recipe"] == {"tokens": ["preset:tiny", "model.n_layer=2"], "start": "preset:tiny", "blame": BLAME_A}
+    assert doc["status"]["state"] == "created" and doc["set_by_recipe"] == ["model.n_layer"]
+
+
+def test_show_a_spec_resolves_it_without_writing(runs):
+    r = invoke(["show", "preset:tiny", "+large", "lr=1e-4", "--blame"], runs)
+    assert r.exit_code == 0, r.stderr
+    h = resolve(["preset:tiny", "+large", "lr=1e-4"]).hash
+    lines = r.stdout.splitlines()
+    assert lines[:3] == [f"run       {h[:12]}  {runs}/{h}", "recipe    preset:tiny +large lr=1e-4", "status    not trained yet"]
+    assert [x.split() for x in lines if x.startswith("*")] == [
+        ["*", "n_embd", "64", "+large"], ["*", "n_head", "4", "+large"], ["*", "n_layer", "4", "+large"],
+        ["*", "lr", "0.0001", "lr=1e-4"],
+    ]
+    assert not runs.exists()
+
+
+def test_show_a_spec_that_was_trained_shows_its_run(runs):
+    r0 = resolve(["preset:tiny"])
+    store = RunStore(runs)
+    store.create(r0.hash, r0.canonical, {"tokens": ["preset:tiny"], "start": "preset:tiny", "blame": {}})
+    assert invoke(["show", "preset:tiny"], runs).stdout.splitlines()[2] == "status    created, not started"
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("beef", "Error: no run 'beef' in {runs} (see `nanigpt runs` for the runs there)\n"),
+        ("abcd", "Error: run prefix 'abcd' is ambiguous in {runs}: 2 runs match (abcd00000000, abcd11111111) (give more digits)\n"),
+    ],
+)
+def test_show_unknown_and_ambiguous_prefixes(runs, arg, message):
+    for h in ("abcd" + "0" * 28, "abcd" + "1" * 28):
+        (runs / h).mkdir(parents=True)
+    r = invoke(["show", arg], runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", message.format(runs=runs))
+
+
+def test_sample_rejects_a_path_as_a_hash_before_touching_the_disk(runs):
+    for bad in ("../x", "/etc", "ab"):
+        r = invoke(["sample", bad], runs)
+        assert r.exit_code == 2
+        assert r.stderr == (
+            f"Error: not a run hash: {bad!r} (a run is named by 4 to 32 hex digits of its hash, e.g. 3f2a9c1b; "
+            "see `nanigpt runs`)\n"
+        )
+    assert not runs.exists()
+
+
+def test_show_refuses_a_tampered_config(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny"])
+    (run.path / "config.json").write_text(json.dumps({**CFG_A, "seed": 8}))
+    r = invoke(["show", run.short], runs)
+    got = config_hash({**CFG_A, "seed": 8})
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {run.path}/config.json was modified: it hashes to {got}, not {run.hash} "
+        "(restore it; a run's config is never edited (fork it with run:HASH instead))\n",
+    )
+
+
+def test_show_reports_a_corrupt_recipe(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny"])
+    (run.path / "recipe.json").write_text('{"tokens": ["preset:ti')
+    r = invoke(["show", run.short], runs)
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: {run.path}/recipe.json is not valid JSON (Input data was truncated) "
+        "(the file was truncated or edited; restore it or remove the run)\n",
+    )
+
+
+# --- diff ---------------------------------------------------------------------------------------
+
+
+def test_diff_two_runs_exactly(runs):
+    a = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
+    b = make_run(runs, CFG_B, ["preset:tiny", "+large", "model.qk_norm=true", "optim=sgd"], BLAME_B)
+    r = invoke(["diff", a.short, b.hash[:6]], runs)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == (
+        f"a  {a.short}  preset:tiny model.n_layer=2\n"
+        f"b  {b.short}  preset:tiny +large model.qk_norm=true optim=sgd\n"
+        "\n"
+        "model\n"
+        "  ~ n_layer  2 -> 4        (model.n_layer=2 -> +large)\n"
+        "  + qk_norm  true          (model.qk_norm=true)\n"
+        "optim\n"
+        "  ~ type     adamw -> sgd  (preset:tiny -> optim=sgd)\n"
+        "  - betas    0.9,0.95      (preset:tiny)\n"
+        "  ~ lr       0.001 -> 0.1  (preset:tiny -> optim=sgd)\n"
+        "\n"
+        "3 changed, 1 added, 1 removed\n"
+        "\n"
+        "recipe\n"
+        "  only in a: model.n_layer=2\n"
+        "  only in b: +large model.qk_norm=true optim=sgd\n"
+    )
+
+
+def test_diff_tokens_turn_a_into_b(runs):
+    a = make_run(runs, CFG_A, ["preset:tiny"])
+    r = invoke(["diff", a.short, "preset:tiny +large lr=3e-4 betas=0.8,0.9"], runs)
+    assert r.exit_code == 0, r.stderr
+    r = invoke(["diff", "preset:tiny", "preset:tiny +large lr=3e-4 betas=0.8,0.9", "--tokens"], runs)
+    assert r.stdout == "model.n_embd=64 model.n_head=4 model.n_layer=4 optim.betas=0.8,0.9 optim.lr=0.0003\n"
+    target = resolve(["preset:tiny", "+large", "lr=3e-4", "betas=0.8,0.9"])
+    assert resolve(["preset:tiny", *r.stdout.split()]).hash == target.hash
+
+
+def test_diff_tokens_shell_quote_what_the_shell_would_mangle(runs):
+    a = make_run(runs, {"data": {"path": "my data/a.txt"}}, ["x"])
+    b = make_run(runs, {"data": {"path": "other [1].txt"}}, ["y"])
+    assert invoke(["diff", a.short, b.short, "--tokens"], runs).stdout == "'data.path=other [1].txt'\n"
+
+
+def test_diff_of_identical_configs_says_so(runs):
+    r = invoke(["diff", "preset:tiny", "preset:tiny train.steps=30"], runs)
+    h = resolve(["preset:tiny"]).short
+    assert r.stdout == (
+        f"a  {h}  preset:tiny\n"
+        f"b  {h}  preset:tiny train.steps=30\n"
+        "\n"
+        f"identical configs: both are {h}, from different recipes\n"
+        "\n"
+        "recipe\n"
+        "  only in b: train.steps=30\n"
+    )
+    assert invoke(["diff", "preset:tiny", "preset:tiny", "--tokens"], runs).stdout == ""
+
+
+def test_diff_json(runs):
+    a = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
+    b = make_run(runs, CFG_B, ["preset:tiny", "+large", "model.qk_norm=true", "optim=sgd"], BLAME_B)
+    doc = json.loads(invoke(["diff", a.short, b.short, "--json"], runs).stdout)
+    assert doc["identical"] is False and doc["a"]["hash"] == a.hash
+    assert doc["changes"][0] == {"path": "model.n_layer", "kind": "changed", "old": 2, "new": 4,
+                                 "old_token": "model.n_layer=2", "new_token": "+large"}
+    assert {c["path"]: c["kind"] for c in doc["changes"]} == {
+        "model.n_layer": "changed", "model.qk_norm": "added", "optim.type": "changed", "optim.betas": "removed",
+        "optim.lr": "changed",
+    }
+    assert doc["recipe"] == {"only_a": ["model.n_layer=2"], "only_b": ["+large", "model.qk_norm=true", "optim=sgd"]}
+
+
+def test_diff_bad_sides(runs):
+    r = invoke(["diff", "preset:tiny", "preset:tiny 'lr=1"], runs)
+    assert (r.exit_code, r.stderr) == (2, "Error: cannot split the spec \"preset:tiny 'lr=1\": No closing quotation (check its quotes)\n")
+    r = invoke(["diff", "preset:tiny", "preset:tiny lr=-1"], runs)
+    assert (r.exit_code, r.stderr) == (
+        2, "Error: in `lr=-1`: `optim.lr`=-1.0 is out of range: expected `float` > 0.0 (the default is optim.lr=0.001)\n"
+    )
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def test_runs_table_newest_first_with_problems_last(runs):
+    old = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], created=now_iso(time.time() - 3 * 86400 - 60))
+    new = make_run(runs, CFG_B, ["preset:tiny", "+large"], created=now_iso(time.time() - 2 * 3600 - 60))
+    with new.lock():
+        new.begin_attempt({"start": "t"})
+        new.append_metrics({"step": 250, "loss": 3.0, "val_loss": 3.25})
+    new.write_status(steps=1000)  # the lock is free now: the run reads as interrupted
+    broken = make_run(runs, {"x": 1}, ["preset:tiny"])
+    (broken.path / "status.json").write_text("{")
+    (runs / "not-a-run").mkdir()
+    r = invoke(["runs"], runs)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == (
+        "hash          status          steps  val loss  age  recipe\n"
+        f"{new.short}  interrupted  250/1000    3.2500   2h  preset:tiny +large\n"
+        f"{old.short}  created             0         -   3d  preset:tiny model.n_layer=2\n"
+        f"{broken.short}  unreadable   {broken.path}/status.json is not valid JSON (Input data was truncated)\n"
+        "not-a-run     unreadable   not a run: the directory name is not a config hash\n"
+    )
+
+
+def test_runs_json_and_empty(runs):
+    assert invoke(["runs"], runs).stdout == f"no runs in {runs} (train one: nanigpt train preset:tiny)\n"
+    assert json.loads(invoke(["runs", "--json"], runs).stdout) == []
+    a = make_run(runs, CFG_A, ["preset:tiny"])
+    (row,) = json.loads(invoke(["runs", "--json"], runs).stdout)
+    assert (row["hash"], row["state"], row["recipe"]) == (a.hash, "created", "preset:tiny")
+
+
+def test_runs_dir_option_beats_the_environment(runs, tmp_path):
+    a = make_run(tmp_path / "elsewhere", CFG_A, ["preset:tiny"])
+    r = invoke(["runs", "--runs-dir", str(tmp_path / "elsewhere"), "--json"], runs)
+    assert [x["hash"] for x in json.loads(r.stdout)] == [a.hash]
+
+
+# --- presets, patches, fields -------------------------------------------------------------------
+
+
+def test_presets_and_patches_list_names_docs_and_files(runs):
+    out = invoke(["presets"], runs).stdout.splitlines()
+    i = next(i for i, line in enumerate(out) if line.startswith("preset:tiny "))
+    assert out[i].split(None, 1)[1] == "Trains in seconds on a CPU: for tests and smoke runs."
+    assert out[i + 1].strip() == "presets/shipped.py (shipped)" or out[i + 1].strip().endswith("shipped.py (shipped)")
+    patches = invoke(["patches"], runs).stdout
+    assert "+with_lr:LR  Set the peak learning rate of the current optimizer: +with_lr:1e-4." in patches
+    rows = json.loads(invoke(["patches", "--json"], runs).stdout)
+    assert {r["usage"] for r in rows} >= {"+large", "+fp8", "+with_lr:LR"}
+
+
+def test_user_presets_from_the_environment_are_listed(runs, tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "exp.py").write_text(
+        "from nanigpt.conf import preset\nfrom nanigpt.config import RunConfig\n\n"
+        "@preset\ndef clitest() -> RunConfig:\n    \"\"\"A preset of the CLI tests.\"\"\"\n    return RunConfig()\n"
+    )
+    r = invoke(["presets"], runs, NANIGPT_PRESETS=str(d))
+    assert f"preset:clitest  A preset of the CLI tests.\n                {d / 'exp.py'}\n" in r.stdout
+
+
+def test_fields_with_a_pattern(runs):
+    r = invoke(["fields", "optim.lr"], runs)
+    assert r.stdout == (
+        "path      variant  type         default  description\n"
+        "optim.lr  adamw    float > 0.0  0.001    peak learning rate\n"
+        "optim.lr  muon     float > 0.0  0.02     peak learning rate\n"
+        "optim.lr  sgd      float > 0.0  0.1      peak learning rate\n"
+    )
+    assert "model.n_layer" in invoke(["fields", "model.n_*"], runs).stdout
+    r = invoke(["fields", "nope"], runs)
+    assert (r.exit_code, r.stderr) == (2, "Error: no field matches 'nope' (`nanigpt fields` lists them all)\n")
+
+
+# --- bad input through the CLI: one line, exit 2, nothing written ---------------------------------
+
+BAD = [
+    ("preset:tiny n_layr=3", "in `n_layr=3`: unknown field `n_layr` (did you mean `n_layer`?)"),
+    ("+lareg", "in `+lareg`: unknown patch `+lareg` (did you mean `+large`? `nanigpt patches` lists them)"),
+    ("preset:nope", "in `preset:nope`: unknown preset `nope` (presets: gpt2, small, tiny; `nanigpt presets` describes them)"),
+    ("preset:tiny model.n_layer=abc", "in `model.n_layer=abc`: `model.n_layer` expects an integer, got `abc` (e.g. n_layer=2)"),
+    ("preset:tiny model.n_layer=0",
+     "in `model.n_layer=0`: `model.n_layer`=0 is out of range: expected `int` >= 1 (the default is model.n_layer=6)"),
+    ("preset:tiny model.n_head=5",
+     "in `model.n_head=5`: `model.n_embd`=32 is not divisible by `model.n_head`=5 [`model.n_embd` set by `preset:tiny`, "
+     "`model.n_head` set by `model.n_head=5`] (pick n_embd as a multiple of n_head)"),
+    ("preset:tiny type=muon",
+     "in `type=muon`: `type` is ambiguous: it names `data.type`, `optim.type` (write the full path (data.type=...), "
+     "or ...type=... to set them all)"),
+    ("preset:tiny lr", "in `lr`: `lr` is not a token (did you mean `lr=VALUE`?)"),
+    ("preset:tiny =3", "in `=3`: no field name before `=` (write path=value, e.g. lr=3)"),
+    ("preset:tiny lr=nan", "in `lr=nan`: `optim.lr` must be a finite number, got `nan` (NaN and infinities are not allowed)"),
+    ("preset:tiny lr=-inf", "in `lr=-inf`: `optim.lr` must be a finite number, got `-inf` (NaN and infinities are not allowed)"),
+    ("preset:tiny optim=adam", "in `optim=adam`: unknown `optim` variant `adam` (did you mean `adamw`? variants: adamw, muon, sgd)"),
+    ("preset:tiny model.n_layer=2.0", "in `model.n_layer=2.0`: `model.n_layer` expects an integer, got `2.0` (e.g. n_layer=2)"),
+    ("preset:tiny model.n_layer=true", "in `model.n_layer=true`: `model.n_layer` expects an integer, got `true` (e.g. n_layer=2)"),
+    ("preset:tiny model.bias=1", "in `model.bias=1`: `model.bias` expects true or false, got `1` (e.g. bias=false)"),
+    ("preset:tiny momentum=0.5",
+     "in `momentum=0.5`: no field `momentum` in the current config: it is a field of `optim` variant(s) muon, sgd "
+     "(switch first: optim=muon momentum=...)"),
+    ("preset:tiny +large preset:small",
+     "in `preset:small`: `preset:` must be the first token (move it to the front: preset:small preset:tiny +large)"),
+    ("preset:tiny +with_lr:abc", "in `+with_lr:abc`: argument `lr` of `with_lr` expects a float, got `abc` (write +with_lr:LR)"),
+    ("preset:tiny ...nothing=3", "in `...nothing=3`: no field is called `nothing` anywhere in a `RunConfig`"),
+    ("preset:tiny schedule.warmup_steps=100",
+     "in `schedule.warmup_steps=100`: `schedule.warmup_steps`=100 is more than `train.steps`=30 [`schedule.warmup_steps` "
+     "set by `schedule.warmup_steps=100`, `train.steps` set by `preset:tiny`] (lower warmup_steps or raise steps)"),
+    ("run:zz", "in `run:zz`: `run:` needs a hash or a unique prefix of at least 4 hex digits, got `zz` (`nanigpt runs` lists them)"),
+    ("run:abcd", "in `run:abcd`: no run 'abcd' in {runs} (see `nanigpt runs` for the runs there)"),
+]
+
+
+@pytest.mark.parametrize("command", ["show", "train"])
+@pytest.mark.parametrize(("spec", "message"), BAD, ids=[s for s, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(runs, command, spec, message):
+    r = invoke([command, *spec.split()], runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message.format(runs=runs)}\n")
+    assert not runs.exists()
+
+
+def test_bad_flags_are_bad_input(runs):
+    r = invoke(["train", "preset:tiny", "--checkpoint-every", "-1"], runs)
+    assert (r.exit_code, r.stderr) == (
+        2, "Error: `--checkpoint-every`=-1: expected `int` >= 0 (see `nanigpt train --help` for --checkpoint-every)\n"
+    )
+    r = invoke(["train", "preset:tiny", "--micro-batch", "3"], runs)
+    assert r.exit_code == 2 and r.stderr.startswith("Error: `--micro-batch`=3 does not divide the 8 sequences")
+    r = invoke(["train", "preset:tiny", "data=text", "data.path=/nonexistent/x.txt"], runs)
+    assert r.exit_code == 2 and r.stderr.startswith("Error: ") and "/nonexistent/x.txt" in r.stderr
+    assert r.stderr.count("\n") == 1
+    assert not runs.exists()
+
+
+def test_unwritable_runs_dir_is_bad_input(runs, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = invoke(["train", "preset:tiny", "--runs-dir", str(blocker / "runs")], runs)
+    assert (r.exit_code, r.stderr) == (
+        2, f"Error: the runs directory {blocker / 'runs'} is not writable (Not a directory) "
+        "(pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory)\n",
+    )
