@@ -153,7 +153,7 @@ def diff(a: Any, b: Any, *, tag_field: str = TAG_FIELD) -> list[Change]:
 def _section_tokens(prefix: str, d: dict, tag: str, out: list[str]) -> None:
     if tag in d:
         out.append(f"{prefix}={format_value(d[tag])}")
-    for k, v in d.items():
+    for k, v in sorted(d.items()):
         if k == tag:
             continue
         if isinstance(v, dict):

@@ -99,11 +99,11 @@ class Registry:
 
 def _add(presets: dict[str, Preset], patches: dict[str, Patch | PatchFactory], e: Entry) -> None:
     table: dict = presets if isinstance(e, Preset) else patches
-    kind = "preset" if isinstance(e, Preset) else "patch"
+    kind = "presets" if isinstance(e, Preset) else "patches"
     old = table.get(e.name)
     if old is not None and old is not e:
         raise RegistryError(
-            f"two {kind}s are called `{e.name}`: in {old.source} and in {e.source}",
+            f"two {kind} are called `{e.name}`: in {old.source} and in {e.source}",
             suggestion="rename one of them",
         )
     table[e.name] = e

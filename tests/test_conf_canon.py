@@ -1,0 +1,117 @@
+"""The canonical form and the content hash: stable, schema-free, and one hash per config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import configs, leaf_fields, values
+
+from nanigpt.conf import Lens, ValueTypeError, canonical_bytes, config_hash, resolve, short_hash
+from nanigpt.config import SCHEMA_VERSION, RunConfig
+
+LAWS = settings(max_examples=50, deadline=None)
+
+# The content address of every shipped preset. A change that moves one of these moves the
+# address of every past run made from it: bump SCHEMA_VERSION in nanigpt/config.py, or say in
+# the commit why old runs keep their meaning (e.g. a new field whose default is the old behaviour
+# is still a new hash: old runs stay readable through `show`/`diff`, which need no schema).
+GOLDEN = {
+    ("preset:tiny",): "ad093d6314919bf7501a41d093609f2e",
+    ("preset:small",): "8c5393c7a7f5ba4ecc2fdca9c0e75291",
+    ("preset:gpt2",): "3cc873aca568ce823e6240ee9fecfd1d",
+    ("preset:small", "+large", "+fp8", "lr=1e-4"): "1f3e60d05491d9c3af00131118b00023",
+}
+
+
+@pytest.mark.parametrize("tokens", list(GOLDEN))
+def test_golden_hashes_of_shipped_presets(tokens):
+    got = resolve(list(tokens)).hash
+    assert got == GOLDEN[tokens], (
+        f"{' '.join(tokens)} now hashes to {got}: this moves the address of existing runs. "
+        f"Bump SCHEMA_VERSION (now {SCHEMA_VERSION}) or explain in the commit, then update GOLDEN."
+    )
+
+
+def test_hash_shape():
+    h = config_hash(RunConfig())
+    assert len(h) == 32 and h == h.lower() and int(h, 16) >= 0
+    assert short_hash(h) == h[:12]
+
+
+def test_canonical_bytes_are_sorted_compact_json():
+    b = canonical_bytes(RunConfig())
+    d = json.loads(b)
+    assert list(d) == sorted(d) and all(list(v) == sorted(v) for v in d.values() if isinstance(v, dict))
+    assert b == json.dumps(d, sort_keys=True, separators=(",", ":")).encode().replace(b"1e-08", b"1e-8")
+
+
+def test_stored_dict_hashes_like_the_struct():
+    r = resolve(["preset:small", "+muon", "data=text", "data.path=x"])
+    stored = json.loads(r.canonical)  # what config.json holds, read back with no schema
+    assert config_hash(stored) == r.hash == config_hash(r.config)
+    shuffled = dict(reversed(list(stored.items())))
+    assert config_hash(shuffled) == r.hash
+
+
+def test_negative_zero_is_zero():
+    assert canonical_bytes({"a": -0.0, "b": [-0.0]}) == b'{"a":0.0,"b":[0.0]}'
+    assert config_hash({"a": -0.0}) == config_hash({"a": 0.0})
+    # a string that merely contains "-0.0" is left alone
+    assert canonical_bytes({"a": "x-0.0", "b": -0.001}) == b'{"a":"x-0.0","b":-0.001}'
+    cfg = Lens.from_path(RunConfig, "train.grad_clip").set(RunConfig(), -0.0)
+    assert config_hash(cfg) == config_hash(Lens.from_path(RunConfig, "train.grad_clip").set(RunConfig(), 0.0))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_inf_have_no_canonical_form(bad):
+    with pytest.raises(ValueTypeError, match=r"`model.init_std`=(nan|inf|-inf) is not a finite number"):
+        canonical_bytes({"model": {"init_std": bad}})
+    with pytest.raises(ValueTypeError, match=r"`a\[1\]`"):
+        canonical_bytes({"a": [1.0, bad]})
+    assert canonical_bytes({"a": None}) == b'{"a":null}'  # a real null is fine
+
+
+@LAWS
+@given(configs(RunConfig))
+def test_encode_decode_identity(cfg):
+    b = canonical_bytes(cfg)
+    back = msgspec.convert(msgspec.json.decode(b), RunConfig)
+    assert back == cfg
+    assert canonical_bytes(back) == b
+    assert canonical_bytes(msgspec.to_builtins(cfg)) == b  # struct and builtins agree
+
+
+@st.composite
+def config_pairs(draw):
+    a = draw(configs(RunConfig))
+    if draw(st.booleans()):
+        return a, draw(configs(RunConfig))
+    path, t = draw(st.sampled_from(leaf_fields(a)))
+    lens = Lens.from_path(RunConfig, path)
+    v = msgspec.convert(draw(values(t)), lens._fields[0].bare)
+    return a, lens.set(a, v)
+
+
+@LAWS
+@given(config_pairs())
+def test_one_hash_iff_one_canonical_form(pair):
+    a, b = pair
+    assert (config_hash(a) == config_hash(b)) == (canonical_bytes(a) == canonical_bytes(b))
+    assert (canonical_bytes(a) == canonical_bytes(b)) == (a == b)
+
+
+def test_hash_is_the_same_in_a_fresh_process_with_another_hash_seed():
+    tokens = ["preset:small", "+large", "+muon", "...val_fraction=0.2", "data=text", "data.path=a b"]
+    here = resolve(tokens).hash
+    code = "import sys; from nanigpt.conf import resolve; print(resolve(sys.argv[1:]).hash)"
+    for seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code, *tokens], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == here

@@ -1,0 +1,162 @@
+"""Preset registries: files loaded by path from the shipped folder, ./presets and NANIGPT_PRESETS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import nanigpt
+from nanigpt.conf import Patch, PatchFactory, Preset, Registry, RegistryError, default_registry, resolve
+from nanigpt.conf._registry import ENV_VAR, shipped_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+USER_FILE = '''
+from nanigpt.conf import identity, patch, preset
+from nanigpt.config import L, RunConfig
+
+
+@preset
+def mine() -> RunConfig:
+    """My experiment."""
+    return L.train.seed.set(RunConfig(), 7)
+
+
+@patch
+def seed9(cfg: RunConfig) -> RunConfig:
+    """Seed 9."""
+    return L.train.seed.set(cfg, 9)
+'''
+
+
+def write(d: Path, name: str, text: str) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_text(textwrap.dedent(text))
+    return d / name
+
+
+def test_shipped_entries_have_name_doc_and_source():
+    reg = Registry.load([shipped_dir()])
+    assert list(reg.presets) == ["gpt2", "small", "tiny"]
+    assert list(reg.patches) == ["bf16", "fp8", "large", "muon", "with_lr"]
+    for e in [*reg.presets.values(), *reg.patches.values()]:
+        assert e.doc and e.summary and Path(e.source).resolve() == (REPO / "presets" / "shipped.py")
+    assert isinstance(reg.presets["small"], Preset)
+    assert isinstance(reg.patches["large"], Patch) and isinstance(reg.patches["with_lr"], PatchFactory)
+
+
+def test_shipped_presets_ship_inside_the_package():
+    # nanigpt/_presets is what a wheel installs; in a checkout it is the top-level presets/
+    inside = Path(nanigpt.__file__).parent / "_presets"
+    assert inside.is_dir() and inside.resolve() == (REPO / "presets").resolve()
+    assert shipped_dir() == inside
+
+
+def test_presets_are_never_imported_as_a_top_level_module():
+    code = (
+        "import sys; from nanigpt.conf import default_registry; r = default_registry(); "
+        "assert 'presets' not in sys.modules, 'imported as presets'; "
+        "print(sorted(m for m in sys.modules if 'presets' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert "_nanigpt_presets_shipped_" in out.stdout
+
+
+def test_user_presets_in_cwd(tmp_path, monkeypatch):
+    write(tmp_path / "presets", "mine.py", USER_FILE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    reg = default_registry()
+    assert "mine" in reg.presets and "small" in reg.presets and "seed9" in reg.patches
+    # `identity`, imported by the file, is not registered as the file's own
+    assert "identity" not in reg.patches
+    assert default_registry() is reg  # loaded once per process (per location)
+    r = resolve(["preset:mine", "+seed9"])
+    assert r.config.train.seed == 9 and r.blame["train.seed"] == "+seed9"
+
+
+def test_presets_dirs_from_the_environment(tmp_path, monkeypatch):
+    a = write(tmp_path / "a", "one.py", USER_FILE).parent
+    b = write(
+        tmp_path / "b",
+        "two.py",
+        '''
+        from nanigpt.conf import patch_factory, set_
+        from nanigpt.config import L
+
+        @patch_factory
+        def seed(n: int):
+            """Any seed."""
+            return set_(L.train.seed, n)
+        ''',
+    ).parent
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ENV_VAR, os.pathsep.join([str(a), str(b)]))
+    assert resolve(["preset:mine", "+seed:11"]).config.train.seed == 11
+
+
+def test_duplicate_names_name_both_files(tmp_path):
+    f1 = write(tmp_path / "a", "one.py", USER_FILE)
+    f2 = write(tmp_path / "b", "two.py", USER_FILE)
+    with pytest.raises(RegistryError) as e:
+        Registry.load([f1.parent, f2.parent])
+    assert str(e.value) == f"two presets are called `mine`: in {f1} and in {f2} (rename one of them)"
+
+
+def test_a_user_patch_may_not_shadow_a_shipped_one(tmp_path, monkeypatch):
+    f = write(
+        tmp_path / "presets",
+        "mine.py",
+        '''
+        from nanigpt.conf import patch
+
+        @patch
+        def large(cfg):
+            """Not the shipped one."""
+            return cfg
+        ''',
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with pytest.raises(RegistryError, match=rf"two patches are called `large`: in .*shipped.py and in {f}"):
+        default_registry()
+
+
+def test_missing_env_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nope"))
+    with pytest.raises(RegistryError, match=rf"{ENV_VAR} names `.*nope`, which does not exist"):
+        default_registry()
+
+
+def test_a_file_that_fails_to_load(tmp_path):
+    f = write(tmp_path, "bad.py", "raise ValueError('broken')\n")
+    with pytest.raises(RegistryError) as e:
+        Registry.load([tmp_path])
+    assert str(e.value) == f"presets file {f} failed to load: ValueError: broken"
+
+
+def test_unknown_names_suggest():
+    reg = Registry.load([shipped_dir()])
+    with pytest.raises(Exception, match=r"did you mean `\+fp8`"):
+        reg.patch("fp9")
+    with pytest.raises(Exception, match=r"did you mean `tiny`"):
+        reg.preset("tini")
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_presets(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("nanigpt-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "nanigpt/_presets/shipped.py" in names
+    assert not any(n.startswith("presets/") for n in names)

@@ -1,0 +1,101 @@
+"""The schema's shape, torch-freedom of the config layer, and the doctests of the public conf API."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nanigpt.conf
+from nanigpt.conf._types import reachable_types, spec_of
+from nanigpt.config import RunConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def conf_modules() -> list[str]:
+    return sorted(f"nanigpt.conf.{m.name}" for m in pkgutil.iter_modules(nanigpt.conf.__path__))
+
+
+def config_modules() -> list[str]:
+    mods = ["nanigpt.config", "nanigpt.train.runtime"]
+    mods += sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts) for p in (REPO / "nanigpt").glob("*/config.py")
+    )
+    return mods
+
+
+def test_config_layer_never_imports_torch():
+    mods = ["nanigpt.conf", *conf_modules(), *config_modules()]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {mods!r}: importlib.import_module(m)\n"
+        "from nanigpt.conf import default_registry, resolve\n"
+        "reg = default_registry()\n"
+        "assert reg.presets and reg.patches\n"
+        "resolve(['preset:small', '+large', '+fp8', '+muon', 'lr=1e-4'])\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "print('TORCH' if bad else 'CLEAN', bad[:3])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.startswith("CLEAN"), out.stdout
+    assert len(mods) >= 15  # every conf module and the five config modules were imported
+
+
+@pytest.mark.parametrize("t", reachable_types(RunConfig), ids=lambda t: t.__name__)
+def test_every_struct_is_frozen_kw_only_and_strict(t):
+    conf = t.__struct_config__
+    assert conf.frozen, f"{t.__name__} is not frozen"
+    assert conf.forbid_unknown_fields, f"{t.__name__} does not forbid unknown fields"
+    params = inspect.signature(t).parameters.values()
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params), f"{t.__name__} is not kw_only"
+
+
+def test_union_variants_are_reached_too():
+    names = {t.__name__ for t in reachable_types(RunConfig)}
+    assert {"AdamW", "Muon", "SGD", "BuiltinData", "TextData", "ShardData"} <= names
+
+
+def _depth(t: type) -> int:
+    """Struct levels below `t` (a union variant counts as a level, like any section)."""
+    subs = [v for f in spec_of(t).sections for v in f.types]
+    return 1 + max(map(_depth, subs)) if subs else 0
+
+
+def test_configs_nest_at_most_two_levels_below_the_root():
+    assert _depth(RunConfig) <= 2
+
+
+def test_union_tags_are_explicit_lowercase_names():
+    for t in reachable_types(RunConfig):
+        tag = t.__struct_config__.tag
+        if tag is not None:
+            assert isinstance(tag, str) and tag == tag.lower() and tag.isidentifier(), t
+
+
+@pytest.mark.parametrize("module", ["nanigpt.conf", *conf_modules()])
+def test_doctests(module):
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    if module in WITH_EXAMPLES:
+        assert result.attempted > 0, f"{module} lost its examples"
+
+
+WITH_EXAMPLES = {
+    f"nanigpt.conf.{m}" for m in ("_lens", "_patch", "_spec", "_canon", "_diff", "_values", "_fields")
+}
+
+
+def test_public_api_is_typed():
+    for name in nanigpt.conf.__all__:
+        obj = getattr(nanigpt.conf, name)
+        if inspect.isfunction(obj) and not isinstance(obj, type):
+            hints = obj.__annotations__
+            assert "return" in hints, f"nanigpt.conf.{name} has no return annotation"
