@@ -383,3 +383,18 @@ def test_kill_mid_write_leaves_every_file_parseable(tmp_path):
     # the dead writer's temp files are swept by the next lock holder
     with run.lock():
         assert not list(run.path.glob(".*.tmp"))
+
+
+def test_an_interrupted_run_reports_the_progress_logged_after_its_last_status_write(tmp_path):
+    run = make_run(RunStore(tmp_path))
+    with run.lock():
+        run.begin_attempt({"start": "t0"})
+        run.append_metrics({"step": 10, "loss": 3.0, "val_loss": 3.5})  # a val loss writes status at once
+        for s in range(11, 15):
+            run.append_metrics({"step": s, "loss": 3.0 - s / 100})  # within the throttle: not in status
+    assert run.stored_status()["step"] == 10
+    st = run.status()
+    assert (st["state"], st["step"], st["train_loss"], st["val_loss"]) == ("interrupted", 14, 2.86, 3.5)
+    with run.lock():
+        assert run.reap_interrupted()["step"] == 14
+    assert run.stored_status()["step"] == 14

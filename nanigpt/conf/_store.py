@@ -51,7 +51,7 @@ _LOCK_TRIES = 30
 _LOCK_RETRY_S = 0.01
 # The trainer logs every few steps; status.json is a whole-file rewrite with two fsyncs, so it
 # follows the metrics at most this often (and at once for a validation loss).
-_STATUS_EVERY_S = 5.0
+_STATUS_EVERY_S = 2.0
 
 
 class StoreError(ConfigError):
@@ -349,7 +349,39 @@ class RunDir:
                 st["holder"] = holder
             else:
                 st["state"] = "interrupted"
+                st.update(self._progress_since(st))
         return st
+
+    def _progress_since(self, st: dict) -> dict:
+        """Step and losses of the metrics logged after the last status write: a dead process's
+        status lags its metrics by up to `_STATUS_EVERY_S`."""
+        try:
+            with open(self.path / "metrics.jsonl", "rb") as f:
+                start = max(0, f.seek(0, os.SEEK_END) - 65536)
+                f.seek(start)
+                tail = f.read().split(b"\n")
+        except OSError:
+            return {}
+        if start:
+            tail = tail[1:]  # cut mid-line by the seek
+        out: dict[str, Any] = {}
+        for line in reversed(tail):
+            try:
+                rec = _decoder.decode(line)
+            except msgspec.DecodeError:
+                continue
+            if not isinstance(rec, dict) or rec.get("superseded") or not isinstance(rec.get("step"), int):
+                continue
+            if "step" not in out:
+                if rec["step"] <= int(st.get("step") or 0):
+                    break
+                out["step"] = rec["step"]
+            for key, dest in (("loss", "train_loss"), ("train_loss", "train_loss"), ("val_loss", "val_loss")):
+                if dest not in out and isinstance(rec.get(key), (int, float)):
+                    out[dest] = rec[key]
+            if "train_loss" in out and "val_loss" in out:
+                break
+        return out
 
     def attempts(self) -> list[dict]:
         """Every recorded attempt, oldest first (the one in progress is in `status()['attempt']`)."""
@@ -502,6 +534,7 @@ class RunDir:
         st = self.stored_status()
         if st["state"] != "running":
             return None
+        st = {**st, **self._progress_since(st)}
         attempt = dict(st.get("attempt") or {})
         attempt.setdefault("start", None)
         # The last status write is the last moment the process was known alive.

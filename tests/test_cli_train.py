@@ -1,0 +1,225 @@
+"""`nanigpt train`: dry runs, real (tiny) trainings, finished/interrupted/failed runs, the lock.
+
+Each real training costs a second or two, so there are few of them; the states that need no
+training (locked, refused by the trainer, finished-and-changed) are set up with the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import nanigpt
+from nanigpt.cli import cli
+from nanigpt.conf import resolve
+from nanigpt.conf._store import RunDir, RunStore, read_jsonl
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory) -> Path:
+    """~22 kB of seeded word salad: enough for preset:tiny's 32-token context and its val split."""
+    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly boxing frogs".split()
+    rng = random.Random(0)
+    p = tmp_path_factory.mktemp("data") / "words.txt"
+    p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
+    return p
+
+
+def spec(text: Path, *extra: str) -> list[str]:
+    return ["preset:tiny", "data=text", f"data.path={text}", "train.steps=6", "eval.interval=3",
+            "schedule.warmup_steps=2", *extra]
+
+
+def invoke(args, runs, **env):
+    env = {"NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": "1", "OMP_NUM_THREADS": "1", **env}
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return tmp_path / "runs"
+
+
+def test_dry_run_describes_the_run_and_creates_nothing(runs, text):
+    r = invoke(["train", *spec(text), "--dry-run"], runs)
+    assert r.exit_code == 0, r.stderr
+    res = resolve(spec(text))
+    from nanigpt.train import describe
+
+    d = describe(res.config)
+    lines = r.stdout.splitlines()
+    assert lines[:6] == [
+        f"run       {res.short}  {runs}/{res.hash}  (dry run: not created)",
+        f"hash      {res.hash}",
+        f"recipe    {' '.join(spec(text))}",
+        f"params    {d['params']['total']:,} ({d['params']['non_embedding']:,} non-embedding)",
+        f"flops     {d['flops_per_token']:,} per token (training: forward + backward)",
+        "batch     256 tokens/step = 8 sequences x 32; micro batch 8 x 1 accumulation x 1 process(es)",
+    ]
+    assert "*   path                 " + str(text) in r.stdout
+    assert not runs.exists()
+
+
+def test_train_records_everything_then_reports_instead_of_retraining(runs, text, tmp_path):
+    r = invoke(["train", *spec(text)], runs)
+    assert r.exit_code == 0, r.stderr
+    res = resolve(spec(text))
+    assert r.stdout == f"run {res.short}  {runs}/{res.hash}\n"
+    run = RunStore(runs).run(res.hash)
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "attempts.jsonl", "checkpoints", "config.json", "lock", "metrics.jsonl", "recipe.json", "status.json"
+    ]
+    assert (run.path / "config.json").read_bytes() == res.canonical
+    assert run.recipe()["tokens"] == spec(text) and run.recipe()["blame"]["data.path"] == f"data.path={text}"
+    st = run.status()
+    assert (st["state"], st["step"], st["steps"], st["attempts"]) == ("finished", 6, 6, 1)
+    (a,) = run.attempts()
+    assert a["outcome"] == "finished" and a["step"] == 6 and a["tokens"] == spec(text)
+    assert a["flags"]["device"] == "auto" and a["flags"]["checkpoint_every"] == 500 and a["world_size"] == 1
+    assert a["version"] == nanigpt.__version__ and {"torch", "msgspec", "xxhash", "click"} <= set(a["libraries"])
+    assert len(a["data_fingerprint"]) == 32 and a["host"] and a["start"] < a["end"]
+    assert a["git"] is None or set(a["git"]) == {"commit", "dirty"}
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3, 4, 5, 6]
+    assert st["train_loss"] == run.metrics()[-1]["loss"] and st["val_loss"] == run.metrics()[-1]["val_loss"]
+
+    again = invoke(["train", *spec(text)], runs)
+    assert (again.exit_code, again.stderr) == (0, "")
+    assert again.stdout == (
+        f"run {res.short}  {runs}/{res.hash}\n"
+        f"already finished: 6/6 steps, train loss {st['train_loss']:.4f}, val loss {st['val_loss']:.4f}; "
+        f"nothing to do (`nanigpt show {res.short}` for details)\n"
+    )
+    assert len(run.attempts()) == 1
+
+    fresh = invoke(["train", *spec(text), "--fresh"], runs)
+    assert (fresh.exit_code, fresh.stderr) == (
+        2, f"Error: run {res.short} is finished; --fresh restarts only an interrupted or failed run "
+        f"(to train a variant, fork it: nanigpt train run:{res.short} <changes>)\n",
+    )
+
+    # Another naniGPT version, or other data, than the ones that finished it: reported, not redone.
+    lines = (run.path / "attempts.jsonl").read_text().splitlines()
+    old = json.loads(lines[-1]) | {"version": "0.0.9"}
+    (run.path / "attempts.jsonl").write_text("\n".join([*lines[:-1], json.dumps(old)]) + "\n")
+    text_backup = text.read_bytes()
+    try:
+        text.write_bytes(text_backup.replace(b"fox", b"cat"))
+        changed = invoke(["train", *spec(text)], runs)
+    finally:
+        text.write_bytes(text_backup)
+    assert changed.exit_code == 0 and "already finished" in changed.stdout
+    warnings = changed.stderr.splitlines()
+    assert warnings[0] == f"Warning: it finished with naniGPT 0.0.9; this is {nanigpt.__version__}"
+    assert warnings[-1].startswith("Warning: the data changed since it finished: fingerprint ")
+
+
+def test_a_locked_run_names_its_holder_and_exits_3(runs, text):
+    res = resolve(spec(text))
+    run, _ = RunStore(runs).create(res.hash, res.canonical, {"tokens": spec(text), "start": "preset:tiny", "blame": {}})
+    with run.lock():
+        r = invoke(["train", *spec(text)], runs)
+    assert r.exit_code == 3
+    assert r.stderr.startswith(f"Error: run {res.short} is being trained by pid {os.getpid()} on ")
+    assert r.stderr.endswith(" (wait for it to finish, or stop that process; its lock is released when it exits)\n")
+    assert run.status()["state"] == "created" and run.attempts() == []
+
+
+def test_a_trainer_refusal_on_a_new_run_leaves_no_trace(runs, text):
+    r = invoke(["train", *spec(text), "--device", "bogus"], runs)
+    assert (r.exit_code, r.stderr) == (2, "Error: `--device`='bogus' is not a device (use auto, cpu, cuda or cuda:N)\n")
+    assert not runs.exists()
+
+
+def test_a_trainer_refusal_on_an_existing_run_restores_its_status(runs, text):
+    res = resolve(spec(text))
+    run, _ = RunStore(runs).create(res.hash, res.canonical, {"tokens": spec(text), "start": "preset:tiny", "blame": {}})
+    before = run.stored_status()
+    r = invoke(["train", *spec(text), "--device", "bogus"], runs)
+    assert r.exit_code == 2
+    assert run.stored_status() == before and run.attempts() == []
+
+
+def test_an_interrupted_run_is_recorded_and_resumed_and_fresh_starts_over(runs, text):
+    res = resolve(spec(text))
+    run, _ = RunStore(runs).create(res.hash, res.canonical, {"tokens": spec(text), "start": "preset:tiny", "blame": {}},
+                                   steps=6)
+    # What a killed trainer leaves: status `running`, its attempt, nobody holding the lock.
+    run.begin_attempt({"start": "2025-01-01T00:00:00.000Z", "data_fingerprint": "f" * 32})
+    run.write_status(step=3)
+    assert invoke(["show", res.short], runs).stdout.splitlines()[2] == (
+        "status    interrupted at step 3/6 (train it again to resume)"
+    )
+    r = invoke(["train", *spec(text), "--fresh"], runs)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines()[0].startswith("run ")  # the trainer's summary; no "resuming" with --fresh
+    attempts = RunDir(run.path, run.hash).attempts()
+    assert [(a["outcome"], a["step"]) for a in attempts] == [("interrupted", 3), ("finished", 6)]
+    assert attempts[0]["data_fingerprint"] == "f" * 32 and attempts[1]["start_step"] == 0
+    assert attempts[1]["flags"]["fresh"] is True
+
+
+def test_a_run_time_failure_is_recorded_and_exits_1(runs, text):
+    # Adam moves every weight by ~lr per step: at 1e30 the loss is NaN within two steps.
+    r = invoke(["train", *spec(text, "optim.lr=1e30")], runs)
+    assert r.exit_code == 1
+    res = resolve(spec(text, "optim.lr=1e30"))
+    assert r.stdout == f"run {res.short}  {runs}/{res.hash}\n"
+    error = r.stderr.splitlines()[-1]
+    assert error.startswith(f"Error: run {res.short} failed: FloatingPointError: training diverged: loss=nan at step ")
+    assert "Traceback (most recent call last):" in r.stderr
+    run = RunStore(runs).run(res.hash)
+    st = run.status()
+    assert st["state"] == "failed" and st["error"].startswith("FloatingPointError: training diverged")
+    assert [a["outcome"] for a in run.attempts()] == ["failed"]
+    assert (run.path / "metrics.jsonl").exists()  # what was written is kept
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_from_the_checkpoint_across_processes(runs, text):
+    """A real trainer killed mid-run: a second `train` is refused while it lives, the run reads
+    interrupted after, and training again resumes from its checkpoint to the end."""
+    args = spec(text, "train.steps=400", "eval.interval=100")
+    args = [a for a in args if a != "train.steps=6"]
+    env = {**os.environ, "NANIGPT_RUNS_DIR": str(runs), "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    child = subprocess.Popen([str(VENV_BIN / "nanigpt"), "train", *args, "--checkpoint-every", "20"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        first = child.stdout.readline()
+        run = RunDir(Path(first.split()[2]), first.split()[2].rsplit("/", 1)[1])
+        deadline = time.monotonic() + 120
+        # The hash is printed before the directory is created: wait for the run to get going.
+        while not list(run.path.glob("checkpoints/*")) or run.stored_status().get("step", 0) < 45:
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.1)
+        busy = subprocess.run([str(VENV_BIN / "nanigpt"), "train", *args], env=env, capture_output=True, text=True)
+        assert busy.returncode == 3 and f"is being trained by pid {child.pid} on " in busy.stderr
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    st = run.status()
+    assert st["state"] == "interrupted"
+    done = st["step"]
+    again = subprocess.run([str(VENV_BIN / "nanigpt"), "train", *args], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming run {run.short}, interrupted at step {done}" in again.stderr
+    attempts = run.attempts()
+    assert [a["outcome"] for a in attempts] == ["interrupted", "finished"]
+    resumed_at = attempts[1]["start_step"]
+    assert 0 < resumed_at <= done and resumed_at % 20 == 0
+    every = run.metrics(include_superseded=True)
+    superseded = [m["step"] for m in every if m.get("superseded")]
+    assert superseded == list(range(resumed_at + 1, len(superseded) + resumed_at + 1))
+    assert [m["step"] for m in run.metrics()] == list(range(1, 401))
+    assert read_jsonl(run.path / "attempts.jsonl") == attempts
