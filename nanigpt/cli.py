@@ -32,6 +32,13 @@ class Busy(click.ClickException):
 class _Group(click.Group):
     """Turns the config machinery's errors into one line and an exit status, never a traceback."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if os.environ.get("_NANIGPT_COMPLETE"):
+            # Our completion scripts (they handle `preset:`, `+` and `path=` words) replace
+            # click's; registering them only here keeps them off every other start-up.
+            from nanigpt import _cli_complete  # noqa: F401
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -293,9 +300,3 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
 def main() -> None:
     """The `nanigpt` console script (also `python -m nanigpt`)."""
     cli.main(prog_name="nanigpt")
-
-
-if os.environ.get("_NANIGPT_COMPLETE"):
-    # Our bash/zsh scripts complete `preset:`, `+` and `path=` words properly; registering
-    # them here keeps the registration off every other command's start-up.
-    from nanigpt import _cli_complete  # noqa: F401
