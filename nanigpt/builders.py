@@ -28,7 +28,7 @@ from nanigpt.config import RunConfig
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
 from nanigpt.optim.config import SGD, AdamW, Muon, ScheduleConfig
-from nanigpt.optim.groups import decay_groups, linear_matrices
+from nanigpt.optim.groups import decay_groups, is_sharded, linear_matrices
 from nanigpt.optim.muon import MuonWithAdamW
 from nanigpt.optim.schedule import LRSchedule, lr_schedule
 from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
@@ -77,26 +77,25 @@ def build_gpt(
     return model.to(device)
 
 
-def _on_cuda(params: list[nn.Parameter]) -> bool:
-    return any(p.device.type == "cuda" for p in params)
+# The fused kernels are the fastest everywhere, the CPU included: for a 4-layer, 128-wide GPT
+# one AdamW step takes 0.7 ms fused, 1.8 ms as torch's CPU default (a loop), 2.5 ms foreach;
+# SGD 0.45 / 0.56 / 0.78 ms (torch 2.13, one CPU thread).
 
 
 @build.register(AdamW)
 def build_adamw(cfg: AdamW, *, model: nn.Module) -> torch.optim.AdamW:
     """AdamW with weight decay on the Linear matrices only (not norms, biases, embeddings)."""
     groups = decay_groups(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    params = [p for g in groups for p in g["params"]]
-    # One fused kernel per step on CUDA; on the CPU, foreach (torch's default there is a loop).
-    impl = {"fused": True} if _on_cuda(params) else {"foreach": True}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, **impl)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=True)
 
 
 @build.register(SGD)
 def build_sgd(cfg: SGD, *, model: nn.Module) -> torch.optim.SGD:
     """SGD with (Nesterov) momentum; weight decay on the Linear matrices only."""
     groups = decay_groups(model, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    params = [p for g in groups for p in g["params"]]
-    impl = {"fused": True} if _on_cuda(params) else {"foreach": True}
+    # torch has no sharding rule for fused SGD, so FSDP's DTensor parameters take foreach.
+    sharded = any(is_sharded(p) for g in groups for p in g["params"])
+    impl = {"foreach": True} if sharded else {"fused": True}
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **impl)
 
 

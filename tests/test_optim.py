@@ -106,7 +106,7 @@ def test_adamw_builder_settings():
     opt = build(cfg, gpt())
     assert isinstance(opt, torch.optim.AdamW)
     for g in opt.param_groups:
-        assert g["betas"] == (0.8, 0.9) and g["eps"] == 1e-6 and g["foreach"] is True
+        assert g["betas"] == (0.8, 0.9) and g["eps"] == 1e-6 and g["fused"] is True
     assert [g["weight_decay"] for g in opt.param_groups] == [0.05, 0.0]
 
 
@@ -313,21 +313,39 @@ def test_muon_rejects_non_matrices_and_bad_splits():
         MuonWithAdamW([{**MUON_GROUP, "split": 3, "params": [nn.Parameter(torch.zeros(4, 4))]}])
 
 
-def test_muon_under_fsdp_is_a_clear_not_supported_error():
+@pytest.fixture
+def one_process_group():
+    """A world of one (gloo), enough to make FSDP2's DTensor parameters on the CPU."""
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.tensor import Shard, distribute_tensor
 
     if dist.is_initialized():
         pytest.skip("a process group is already running in this process")
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
-        mesh = init_device_mesh("cpu", (1,))
-        p = nn.Parameter(distribute_tensor(torch.zeros(4, 4), mesh, [Shard(0)]))
-        with pytest.raises(NotImplementedError, match="Muon is not supported with FSDP yet"):
-            MuonWithAdamW([{**MUON_GROUP, "params": [p]}])
+        yield init_device_mesh("cpu", (1,))
     finally:
         dist.destroy_process_group()
+
+
+def test_muon_under_fsdp_is_a_clear_not_supported_error(one_process_group):
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    p = nn.Parameter(distribute_tensor(torch.zeros(4, 4), one_process_group, [Shard(0)]))
+    with pytest.raises(NotImplementedError, match="Muon is not supported with FSDP yet"):
+        MuonWithAdamW([{**MUON_GROUP, "params": [p]}])
+
+
+def test_adamw_and_sgd_step_fsdp_sharded_parameters(one_process_group):
+    from torch.distributed.fsdp import fully_shard
+
+    for cfg in (AdamW(), SGD()):
+        model = gpt()
+        fully_shard(model, mesh=one_process_group)
+        opt = build(cfg, model)
+        before = [p.detach().full_tensor().clone() for p in model.parameters()]
+        train_steps(model, opt, 1)
+        assert not all(torch.equal(a, p.detach().full_tensor()) for a, p in zip(before, model.parameters()))
 
 
 # ---- checkpoints ---------------------------------------------------------------------------
