@@ -117,7 +117,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
             buf = state["momentum_buffer"]
             buf.lerp_(g, 1 - beta)  # EMA of the gradient
             update = g.lerp(buf, beta) if group["nesterov"] else buf
-            update = update.view(split, -1, update.size(-1))  # (split, rows/split, cols)
+            update = update.reshape(split, -1, update.size(-1))  # (split, rows/split, cols)
             buckets[tuple(update.shape[1:])].append((p, update))
         for (rows, cols), items in buckets.items():
             ortho = orthogonalize(torch.cat([u for _, u in items]), group["ns_steps"])
