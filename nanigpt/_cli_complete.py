@@ -14,6 +14,7 @@ items of type `nospace` get no trailing space in all three shells.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -182,23 +183,26 @@ def _runs_dir(ctx: click.Context) -> Path:
 
 
 def _run_items(ctx: click.Context, prefix: str, incomplete: str) -> list[CompletionItem]:
-    """Run hashes starting with `incomplete`, as `prefix + short hash`, described by recipe."""
-    from nanigpt.conf._store import SHORT_LEN, RunDir, is_hash
+    """Run hashes starting with `incomplete`, as `prefix + short hash`, described by state and
+    recipe. Reads status.json directly: the store module would pull in the config machinery."""
+    import json
+    import re
 
     root = _runs_dir(ctx)
+    want = incomplete.lower()
     try:
-        names = sorted(n for n in os.listdir(root) if is_hash(n) and n.startswith(incomplete.lower()))
+        names = sorted(n for n in os.listdir(root) if re.fullmatch(r"[0-9a-f]{32}", n) and n.startswith(want))
     except OSError:
         return []
     out = []
     for n in names:
         try:
-            st = RunDir(root / n, n).stored_status()
+            st = json.loads((root / n / "status.json").read_bytes())
             help_ = f"{st['state']}: {st.get('recipe') or ''}".strip()
-        except Exception:
+        except Exception:  # an unreadable run is still a run to name
             help_ = None
-        # The short form is unique in practice; a full hash only where two runs share it.
-        short = n[:SHORT_LEN] if sum(m.startswith(n[:SHORT_LEN]) for m in names) == 1 else n
+        # The 12-digit short form is unique in practice; the full hash where two runs share it.
+        short = n[:12] if sum(m.startswith(n[:12]) for m in names) == 1 else n
         out.append(CompletionItem(prefix + short, help=help_))
     return out
 
@@ -224,13 +228,15 @@ def complete_spec(ctx: click.Context, incomplete: str, previous: tuple[str, ...]
     if previous is None:
         previous = tuple(ctx.params.get("spec") or ())
     first = not previous
-    if incomplete.startswith("preset:"):
-        return [_item(f"preset:{n}", s) for n, s in _entries("presets") if n.startswith(incomplete[7:])] if first else []
     if incomplete.startswith("run:"):
         return _run_items(ctx, "run:", incomplete[4:]) if first else []
+    data = completion_data()
+    presets = data["presets"] if first else []
+    if incomplete.startswith("preset:"):
+        return [_item(f"preset:{n}", h) for n, h in presets if n.startswith(incomplete[7:])]
     if incomplete.startswith("+"):
-        return [_item(n, s) for n, s in _entries("patches") if n.startswith(incomplete)]
-    schema = _schema()
+        return [_item(n, h) for n, h in data["patches"] if n.startswith(incomplete)]
+    schema = _Schema(data)
     if incomplete.startswith("...") and "=" not in incomplete:
         return [_item(f"...{n}=") for n in schema.names() if n.startswith(incomplete[3:])]
     if "=" in incomplete:
@@ -238,70 +244,22 @@ def complete_spec(ctx: click.Context, incomplete: str, previous: tuple[str, ...]
         return [_item(f"{name}={v}") for v in schema.values_for(name) if v.startswith(value)]
     items = [_item(p) for p in schema.prefixes(incomplete)]
     if not incomplete:
-        if first:
-            items += [_item(f"preset:{n}", s) for n, s in _entries("presets")]
-        items += [_item(n, s) for n, s in _entries("patches")]
+        items += [_item(f"preset:{n}", h) for n, h in presets]
+        items += [_item(n, h) for n, h in data["patches"]]
     elif first and "." not in incomplete:
-        items += [_item(f"preset:{n}", s) for n, s in _entries("presets") if f"preset:{n}".startswith(incomplete)]
+        items += [_item(f"preset:{n}", h) for n, h in presets if f"preset:{n}".startswith(incomplete)]
         if "run:".startswith(incomplete):
             items.append(_item("run:"))
     return items
 
 
-def _entries(kind: str) -> list[tuple[str, str]]:
-    """(completion, one-line doc) of the presets (`NAME`) or patches (`+NAME`, `+FACTORY:`)."""
-    try:
-        from nanigpt.conf._registry import default_registry
-
-        reg = default_registry()
-    except Exception:  # a broken presets file must not break the shell
-        return []
-    if kind == "presets":
-        return [(n, e.summary) for n, e in reg.presets.items()]
-    return [(f"+{n}:" if hasattr(e, "usage") else f"+{n}", e.summary) for n, e in reg.patches.items()]
-
-
 class _Schema:
-    """The field paths of the root config (all union variants), with each one's fixed values."""
+    """Queries over the completion data's field paths."""
 
-    def __init__(self, root: type) -> None:
-        import types
-        import typing
-
-        from nanigpt.conf._types import LEAF, UNION, spec_of
-
-        self.values: dict[str, list[str]] = {}  # leaf or union section path -> completable values
-        self.sections: set[str] = set()
-        by_name: dict[str, set[str]] = {}
-
-        def choices(f: Any) -> list[str]:
-            if f.kind == UNION:
-                return list(f.variants)
-            union = typing.get_origin(f.bare) in (typing.Union, types.UnionType)
-            out: list[str] = []
-            for m in typing.get_args(f.bare) if union else (f.bare,):
-                if m is bool:
-                    out += ["true", "false"]
-                elif m is type(None):
-                    out.append("null")
-                elif typing.get_origin(m) is typing.Literal:
-                    out += [str(a) for a in typing.get_args(m)]
-            return list(dict.fromkeys(out))
-
-        def walk(t: type, prefix: str) -> None:
-            for name, f in spec_of(t).fields.items():
-                path = prefix + name
-                if f.kind in (LEAF, UNION) and path not in self.values:
-                    self.values[path] = choices(f)
-                    by_name.setdefault(name, set()).add(path)
-                if f.kind != LEAF:
-                    self.sections.add(path)
-                    for sub in f.types:
-                        walk(sub, path + ".")
-
-        walk(root, "")
-        # A bare name completes where it names one path in the schema: `lr=` for optim.lr.
-        self.bare = {n: next(iter(ps)) for n, ps in by_name.items() if len(ps) == 1 and "." in next(iter(ps))}
+    def __init__(self, data: dict) -> None:
+        self.values: dict[str, list[str]] = data["values"]  # leaf or union path -> its fixed values
+        self.sections: list[str] = data["sections"]
+        self.bare: dict[str, str] = data["bare"]  # a name that is one path in the schema -> it
 
     def prefixes(self, incomplete: str) -> list[str]:
         """`model.` for `mo`, `model.n_layer=` for `model.n_l`, `lr=` for `l`."""
@@ -311,8 +269,7 @@ class _Schema:
         for p in self.values:
             if p.startswith(incomplete):
                 rest = p[len(base):]
-                name = rest.split(".")[0]
-                out[base + name + ("." if "." in rest else "=")] = None
+                out[base + rest.split(".")[0] + ("." if "." in rest else "=")] = None
         for p in self.sections:  # a union section is both `optim=` and `optim.`
             if p.startswith(incomplete) and "." not in p[len(base):]:
                 out[p + "."] = None
@@ -333,13 +290,132 @@ class _Schema:
         return sorted({p.rpartition(".")[2] for p in self.values})
 
 
-_SCHEMA: _Schema | None = None
+# --- the completion data, cached on disk -------------------------------------------------------
+#
+# Field paths need the schema (the config modules and the config machinery) and preset names need
+# the presets files executed: together more than the rest of a completion costs. Both depend only
+# on naniGPT's source files and the presets files, so they are cached under a key made of those
+# files' names, sizes and modification times (one stat each; any edit makes a new key).
 
 
-def _schema() -> _Schema:
-    global _SCHEMA
-    if _SCHEMA is None:
-        from nanigpt.config import RunConfig
+def _presets_dirs(pkg: Path) -> list[Path]:
+    """Where the registry looks for presets (conf._registry.default_paths), without importing it."""
+    dirs = [pkg / "_presets", pkg.parent / "presets", Path.cwd() / "presets"]
+    dirs += [Path(d) for d in os.environ.get("NANIGPT_PRESETS", "").split(os.pathsep) if d]
+    return dirs
 
-        _SCHEMA = _Schema(RunConfig)
-    return _SCHEMA
+
+def _cache_key() -> str:
+    import xxhash
+
+    import nanigpt
+
+    pkg = Path(nanigpt.__file__).resolve().parent
+    h = xxhash.xxh3_64()
+    h.update(f"{nanigpt.__version__}\0{sys.executable}\0{os.environ.get('NANIGPT_PRESETS', '')}\0".encode())
+
+    def add(d: str, recurse: bool) -> None:
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            if recurse and e.name != "__pycache__" and e.is_dir(follow_symlinks=False):
+                add(e.path, True)
+            elif e.name.endswith(".py"):
+                st = e.stat()
+                h.update(f"{e.path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+
+    add(str(pkg), True)
+    for d in _presets_dirs(pkg):
+        h.update(f"{d}\0".encode())
+        add(str(d), False)
+    return h.hexdigest()
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nanigpt"
+
+
+_DATA: dict | None = None
+_KEEP = 8  # cache files kept: one per working directory with its own ./presets, roughly
+
+
+def completion_data() -> dict:
+    """{"values", "sections", "bare", "presets", "patches"}: from the cache, else built and cached."""
+    global _DATA
+    if _DATA is not None:
+        return _DATA
+    import json
+
+    path = _cache_dir() / f"complete-{_cache_key()}.json"
+    try:
+        _DATA = json.loads(path.read_bytes())
+        return _DATA
+    except (OSError, ValueError):
+        pass
+    _DATA = build_completion_data()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_DATA))
+        os.replace(tmp, path)
+        old = sorted(path.parent.glob("complete-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for p in old[_KEEP:]:
+            p.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only home: complete without a cache
+    return _DATA
+
+
+def build_completion_data() -> dict:
+    """The field paths of the root config (all union variants, with each one's fixed values)
+    and the presets and patches with their one-line docs."""
+    import types
+    import typing
+
+    from nanigpt.conf._types import LEAF, UNION, spec_of
+    from nanigpt.config import RunConfig
+
+    values: dict[str, list[str]] = {}
+    sections: list[str] = []
+    by_name: dict[str, set[str]] = {}
+
+    def choices(f: Any) -> list[str]:
+        if f.kind == UNION:
+            return list(f.variants)
+        union = typing.get_origin(f.bare) in (typing.Union, types.UnionType)
+        out: list[str] = []
+        for m in typing.get_args(f.bare) if union else (f.bare,):
+            if m is bool:
+                out += ["true", "false"]
+            elif m is type(None):
+                out.append("null")
+            elif typing.get_origin(m) is typing.Literal:
+                out += [str(a) for a in typing.get_args(m)]
+        return list(dict.fromkeys(out))
+
+    def walk(t: type, prefix: str) -> None:
+        for name, f in spec_of(t).fields.items():
+            path = prefix + name
+            if f.kind in (LEAF, UNION) and path not in values:
+                values[path] = choices(f)
+                by_name.setdefault(name, set()).add(path)
+            if f.kind != LEAF:
+                if path not in sections:
+                    sections.append(path)
+                for sub in f.types:
+                    walk(sub, path + ".")
+
+    walk(RunConfig, "")
+    bare = {n: next(iter(ps)) for n, ps in by_name.items() if len(ps) == 1 and "." in next(iter(ps))}
+    try:
+        from nanigpt.conf._registry import default_registry
+
+        reg = default_registry()
+        presets = [[n, e.summary] for n, e in reg.presets.items()]
+        patches = [[f"+{n}:" if hasattr(e, "usage") else f"+{n}", e.summary] for n, e in reg.patches.items()]
+    except Exception:  # a broken presets file must not break the shell; `nanigpt presets` says why
+        presets, patches = [], []
+    return {"values": values, "sections": sections, "bare": bare, "presets": presets, "patches": patches}

@@ -20,7 +20,8 @@ NANIGPT = VENV_BIN / "nanigpt"
 
 def env_for(runs: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("_NANIGPT")}
-    return {**env, "NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": "1", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}", **extra}
+    return {**env, "NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": "1", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+            "XDG_CACHE_HOME": str(runs.parent / "cache"), **extra}
 
 
 def make_run(runs: Path, cfg: dict) -> str:
@@ -135,3 +136,23 @@ def test_completion_protocols_of_zsh_and_fish(tmp_path):
     env = env_for(tmp_path, _NANIGPT_COMPLETE="fish_complete", COMP_WORDS="nanigpt train preset:ti", COMP_CWORD="preset:ti")
     r = subprocess.run([str(NANIGPT)], capture_output=True, text=True, env=env)
     assert r.stdout.splitlines() == ["plain,preset:tiny\tTrains in seconds on a CPU: for tests and smoke runs."]
+
+
+def test_completion_cache_follows_the_presets_files(tmp_path):
+    """Completion data is cached; adding a presets file (or editing one) makes a new cache."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    env = env_for(tmp_path / "runs", _NANIGPT_COMPLETE="bash_complete", COMP_LINE_HEAD="nanigpt train preset:",
+                  NANIGPT_PRESETS=str(mine))
+
+    def complete() -> list[str]:
+        return subprocess.run([str(NANIGPT)], capture_output=True, text=True, env=env).stdout.splitlines()
+
+    assert "plain,tiny" in complete() and "plain,clitest" not in complete()
+    assert len(list((tmp_path / "cache" / "nanigpt").glob("complete-*.json"))) == 1
+    (mine / "exp.py").write_text(
+        "from nanigpt.conf import preset\nfrom nanigpt.config import RunConfig\n\n"
+        "@preset\ndef clitest() -> RunConfig:\n    \"\"\"A preset of the CLI tests.\"\"\"\n    return RunConfig()\n"
+    )
+    assert "plain,clitest" in complete()
+    assert len(list((tmp_path / "cache" / "nanigpt").glob("complete-*.json"))) == 2

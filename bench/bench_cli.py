@@ -1,0 +1,158 @@
+"""CLI start-up and the run store at scale: whole-process wall time, side by side with the floor.
+
+The floor is what any Python CLI built on our three libraries pays before doing anything:
+`python -c "import click, msgspec, xxhash"`. Every command is timed as a whole process (fork,
+interpreter start, imports, work, exit), interleaved round-robin with the floor so that a change
+in machine load hits both alike; the figure is the median of N runs.
+
+    .venv/bin/python bench/bench_cli.py            # 15 runs each; prints a markdown table
+    .venv/bin/python bench/bench_cli.py --runs 30 --check   # exit 1 if a budget is missed
+
+Budgets: `--help`, `show HASH`, `diff A B`, `show SPEC` and a completion request within 1.3x the
+floor; `runs` over 1,000 runs within floor + 40 ms; `diff` of two stored 45,000-field configs
+within floor + 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+NANIGPT = str(VENV_BIN / "nanigpt")
+PYTHON = sys.executable
+
+
+def _store_run(store, cfg: dict, tokens: list[str], created: str | None = None, **status) -> str:
+    from nanigpt.conf import canonical_bytes, config_hash
+
+    h = config_hash(cfg)
+    run, _ = store.create(h, canonical_bytes(cfg), {"tokens": tokens, "start": tokens[0], "blame": {}})
+    if created or status:
+        run.write_status(**({"created": created} if created else {}), **status)
+    return h
+
+
+def _wide_config(seed: int, sections: int = 30, subsections: int = 30, leaves: int = 50) -> dict:
+    """A schema-free stored config of sections x subsections x leaves (45,000) fields, two levels
+    below the root as naniGPT's are; `seed` changes a handful of them."""
+    cfg: dict = {"schema_version": 1}
+    for i in range(sections):
+        sec = {}
+        for j in range(subsections):
+            sec[f"sub{j:02d}"] = {f"field{k:02d}": (i * 1000 + j * 10 + k) * 0.001 for k in range(leaves)}
+        cfg[f"section{i:02d}"] = sec
+    if seed:
+        for i in range(0, sections, 3):
+            cfg[f"section{i:02d}"]["sub07"]["field03"] = -1.5 * seed
+        cfg["section29"]["sub29"]["extra"] = True
+        del cfg["section00"]["sub00"]["field00"]
+    return cfg
+
+
+def setup(tmp: Path) -> dict[str, list[str]]:
+    from nanigpt.conf import resolve
+    from nanigpt.conf._store import RunStore, now_iso
+
+    small = tmp / "runs"
+    store = RunStore(small)
+    a = resolve(["preset:small"])
+    b = resolve(["preset:small", "+large", "lr=1e-3"])
+    for r in (a, b):
+        store.create(r.hash, r.canonical, {"tokens": list(r.tokens), "start": r.start, "blame": r.blame})
+
+    many = RunStore(tmp / "many")
+    now = time.time()
+    for i in range(1000):
+        _store_run(many, {"train": {"seed": i}, "model": {"n_layer": 4}}, ["preset:small", f"train.seed={i}"],
+                   created=now_iso(now - 60 * i), state="finished", step=1500, steps=1500, val_loss=1.5 + i / 1e4)
+
+    wide = RunStore(tmp / "wide")
+    wa = _store_run(wide, _wide_config(0), ["preset:wide"])
+    wb = _store_run(wide, _wide_config(1), ["preset:wide", "+changed"])
+
+    completion = ["env", "_NANIGPT_COMPLETE=bash_complete", "COMP_LINE_HEAD=nanigpt train preset:small model.n_",
+                  "COMP_WORDBREAKS=\"'><=;|&(:", NANIGPT]
+    return {
+        "floor": [PYTHON, "-c", "import click, msgspec, xxhash"],
+        "nanigpt --help": [NANIGPT, "--help"],
+        "nanigpt show HASH": [NANIGPT, "show", a.hash[:8], "--runs-dir", str(small)],
+        "nanigpt diff A B": [NANIGPT, "diff", a.hash[:8], b.hash[:8], "--runs-dir", str(small)],
+        "nanigpt show preset:small +large": [NANIGPT, "show", "preset:small", "+large", "--runs-dir", str(small)],
+        "completion (train preset:small model.n_<TAB>)": completion,
+        "nanigpt runs (1,000 runs)": [NANIGPT, "runs", "--runs-dir", str(tmp / "many")],
+        "nanigpt diff A B (45,000 fields each)": [NANIGPT, "diff", wa[:8], wb[:8], "--runs-dir", str(tmp / "wide")],
+    }
+
+
+BUDGETS = {  # (kind, value): "x" = ratio to the floor, "+" = ms over the floor
+    "nanigpt --help": ("x", 1.3),
+    "nanigpt show HASH": ("x", 1.3),
+    "nanigpt diff A B": ("x", 1.3),
+    "nanigpt show preset:small +large": ("x", 1.3),
+    "completion (train preset:small model.n_<TAB>)": ("x", 1.3),
+    "nanigpt runs (1,000 runs)": ("+", 40.0),
+    "nanigpt diff A B (45,000 fields each)": ("+", 50.0),
+}
+
+
+def measure(commands: dict[str, list[str]], runs: int, pycache: Path) -> dict[str, list[float]]:
+    # Bytecode caching on, as on a user's machine (our dev shells set PYTHONDONTWRITEBYTECODE,
+    # which recompiles every naniGPT module on every start); the cache lives in a temp dir.
+    env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1", "PYTHONPYCACHEPREFIX": str(pycache),
+           "XDG_CACHE_HOME": str(pycache.parent / "cache")}
+    env.pop("NANIGPT_RUNS_DIR", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    for name, cmd in commands.items():  # warm the page cache and .pyc files; check each works
+        r = subprocess.run(cmd, env=env, capture_output=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{name} failed ({r.returncode}): {r.stderr.decode()[-500:]}")
+    for _ in range(runs):
+        for name, cmd in commands.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15, help="timed runs per command (median reported)")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a command misses its budget")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_cli_") as d:
+        commands = setup(Path(d))
+        times = measure(commands, args.runs, Path(d) / "pycache")
+    floor = statistics.median(times["floor"])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"`{' '.join(['.venv/bin/python', 'bench/bench_cli.py', *sys.argv[1:]])}`: median of {args.runs} "
+          f"whole-process runs (bytecode cached); Python {platform.python_version()}, {os.cpu_count()} CPUs, load {load:.1f}\n")
+    print("| command | median ms | vs floor | budget | ok |")
+    print("|---|---:|---:|---:|:-:|")
+    missed = []
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        if name == "floor":
+            print(f"| floor: `python -c \"import click, msgspec, xxhash\"` | {med:.1f} | 1.00x | | |")
+            continue
+        kind, value = BUDGETS[name]
+        limit = floor * value if kind == "x" else floor + value
+        ok = med <= limit
+        missed += [] if ok else [name]
+        budget = f"<= {value}x ({limit:.0f} ms)" if kind == "x" else f"<= floor + {value:.0f} ms ({limit:.0f} ms)"
+        print(f"| `{name}` | {med:.1f} | {med / floor:.2f}x (+{med - floor:.0f} ms) | {budget} | {'yes' if ok else 'NO'} |")
+    if args.check and missed:
+        raise SystemExit(f"over budget: {', '.join(missed)}")
+
+
+if __name__ == "__main__":
+    main()
