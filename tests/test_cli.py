@@ -455,3 +455,48 @@ def test_unwritable_runs_dir_is_bad_input(runs, tmp_path):
         2, f"Error: the runs directory {blocker / 'runs'} is not writable (Not a directory) "
         "(pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory)\n",
     )
+
+
+# --- forks and torchrun's environment -----------------------------------------------------------
+
+
+def test_run_token_forks_a_stored_run_through_the_store(runs):
+    base = resolve(["preset:tiny", "+large"])
+    RunStore(runs).create(base.hash, base.canonical, {"tokens": ["preset:tiny", "+large"], "start": "preset:tiny",
+                                                     "blame": base.blame})
+    r = invoke(["show", f"run:{base.hash[:6]}", "lr=1e-4", "--blame"], runs)
+    assert r.exit_code == 0, r.stderr
+    forked = resolve(["preset:tiny", "+large", "lr=1e-4"])
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"run       {forked.short}  {runs}/{forked.hash}"
+    assert lines[1] == f"recipe    run:{base.hash[:6]} lr=1e-4"
+    assert [x.split() for x in lines if x.startswith("*")] == [["*", "lr", "0.0001", "lr=1e-4"]]
+    assert [x.split() for x in lines if "n_layer" in x] == [["n_layer", "4", f"run:{base.hash}"]]
+    # a fork of an edited run is refused like any read of it
+    (runs / base.hash / "config.json").write_bytes(base.canonical.replace(b'"n_layer":4', b'"n_layer":5'))
+    r = invoke(["show", f"run:{base.hash[:6]}"], runs)
+    assert r.exit_code == 2 and f"{runs / base.hash}/config.json was modified" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RANK": "x", "WORLD_SIZE": "2"}, "Error: RANK='x' / WORLD_SIZE='2' are not integers (launch with torchrun, or unset them)\n"),
+        ({"RANK": "2", "WORLD_SIZE": "2"}, "Error: RANK=2 is not within WORLD_SIZE=2 (launch with torchrun)\n"),
+    ],
+)
+def test_a_broken_torchrun_environment_is_bad_input(runs, env, message):
+    r = invoke(["train", "preset:tiny"], runs, **env)
+    assert (r.exit_code, r.stderr) == (2, message)
+    assert not runs.exists()
+
+
+def test_a_non_zero_rank_never_writes_and_skips_a_finished_run(runs):
+    res = resolve(["preset:tiny"])
+    run, _ = RunStore(runs).create(res.hash, res.canonical, {"tokens": ["preset:tiny"], "start": "preset:tiny", "blame": {}})
+    run.write_status(state="finished", step=30)
+    before = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    r = invoke(["train", "preset:tiny"], runs, RANK="1", WORLD_SIZE="2")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
+    assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
+    assert invoke(["train", "preset:tiny", "--dry-run"], runs, RANK="1", WORLD_SIZE="2").stdout == ""

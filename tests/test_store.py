@@ -398,3 +398,24 @@ def test_an_interrupted_run_reports_the_progress_logged_after_its_last_status_wr
     with run.lock():
         assert run.reap_interrupted()["step"] == 14
     assert run.stored_status()["step"] == 14
+
+
+def test_concurrent_creators_of_one_run_agree(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = RunStore(tmp_path / "runs")
+    h, data = canon({"a": 1})
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: store.create(h, data, {"tokens": ["x"]}), range(8)))
+    assert sum(created for _, created in results) == 1
+    assert os.listdir(tmp_path / "runs") == [h]
+    assert {r.path for r, _ in results} == {tmp_path / "runs" / h}
+
+
+def test_something_else_in_the_runs_place_is_a_clear_error(tmp_path):
+    h, data = canon({"a": 1})
+    (tmp_path / h).write_text("a file where the run directory goes")
+    with pytest.raises(StoreError) as e:
+        RunStore(tmp_path).create(h, data, {"tokens": []})
+    assert str(e.value) == f"cannot create {tmp_path / h}: Not a directory (remove whatever is in its place)"
+    assert os.listdir(tmp_path) == [h]

@@ -423,6 +423,8 @@ class RunDir:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except FileNotFoundError:
                 raise StoreError(f"run directory {self.path} is gone") from None
+            except OSError as e:
+                raise StoreError(f"cannot lock {path}: {e.strerror}", suggestion="is the runs directory writable?") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -673,7 +675,9 @@ class RunStore:
                 os.rename(tmp, final)
             except OSError as e:
                 if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
+                    raise StoreError(
+                        f"cannot create {final}: {e.strerror}", suggestion="remove whatever is in its place"
+                    ) from None
                 # Another process created the same run first: the config is the same bytes.
                 _rmtree(tmp)
                 run = RunDir(final, hash)
