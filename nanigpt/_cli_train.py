@@ -173,7 +173,7 @@ def _dry_run(store: RunStore, r: Any, rt: Any, world: int) -> None:
     micro = micro_batch_for(r.config, rt, world)
     accum = n_seq // world // micro
     cfg_dict = msgspec.json.decode(r.canonical)
-    t = Target(r.hash, cfg_dict, list(r.tokens), r.start, dict(r.blame), None, True)
+    t = Target(r.hash, cfg_dict, list(r.tokens), r.start, dict(r.blame), None)
     out = Out()
     exists = (store.root / r.hash).is_dir()
     lines = [

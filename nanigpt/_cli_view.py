@@ -18,6 +18,7 @@ import click
 import msgspec
 
 from nanigpt.conf._store import SHORT_LEN, RunDir, RunStore
+from nanigpt.conf._struct import TAG_FIELD
 
 _HASHLIKE = re.compile(r"[0-9a-fA-F]{4,32}")
 _MARKS = {"changed": "~", "added": "+", "removed": "-"}
@@ -108,10 +109,9 @@ class Target:
         start: str,
         blame: dict[str, str],
         run: RunDir | None,
-        from_spec: bool,
     ) -> None:
         self.hash, self.config, self.tokens, self.start, self.blame = hash, config, tokens, start, blame
-        self.run, self.from_spec = run, from_spec
+        self.run = run
 
     @property
     def short(self) -> str:
@@ -119,7 +119,7 @@ class Target:
 
     @property
     def recipe(self) -> str:
-        return " ".join(self.tokens) if self.tokens else "(default preset)"
+        return " ".join(self.tokens) if self.tokens else f"(empty spec: {self.start or 'the default preset'})"
 
     def token_of(self, path: str) -> str:
         return self.blame.get(path, self.start)
@@ -132,14 +132,14 @@ def load_target(store: RunStore, words: list[str]) -> Target:
         cfg = run.config_dict()
         recipe = run.recipe()
         return Target(run.hash, cfg, list(recipe["tokens"]), recipe.get("start") or "", recipe.get("blame") or {},
-                      run, False)
+                      run)
     from nanigpt.conf import resolve
 
     r = resolve(list(words), runs=store)
     cfg = msgspec.json.decode(r.canonical)
     path = store.root / r.hash
     run = RunDir(path, r.hash) if path.is_dir() else None
-    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, True)
+    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run)
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -148,8 +148,7 @@ def load_target(store: RunStore, words: list[str]) -> Target:
 def _ordered(d: dict) -> list[tuple[str, Any]]:
     # A union's tag says what the rest of the section means, so it comes first; then plain
     # values, then sub-sections.
-    items = sorted(d.items(), key=lambda kv: (kv[0] != "type", isinstance(kv[1], dict) and bool(kv[1]), kv[0]))
-    return items
+    return sorted(d.items(), key=lambda kv: (kv[0] != TAG_FIELD, isinstance(kv[1], dict) and bool(kv[1]), kv[0]))
 
 
 def render_config(t: Target, out: Out, *, blame: bool) -> list[str]:
@@ -293,6 +292,13 @@ def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_
         toks = to_tokens(changes)
         if toks:
             click.echo(" ".join(shlex.quote(x) for x in toks))
+        # A field only A has (a config of another schema version) cannot be removed by a token,
+        # unless a union switch of its section drops it.
+        switched = [c.path.rpartition(".")[0] + "." for c in changes if c.section is not None]
+        lost = [c.path for c in changes if c.kind == "removed" and not c.path.startswith(tuple(switched))]
+        if lost:
+            click.echo(f"Warning: no token removes {', '.join(lost)} (only in a): these tokens give b plus those",
+                       err=True)
         return
     only_a = [x for x in a.tokens if x not in b.tokens]
     only_b = [x for x in b.tokens if x not in a.tokens]

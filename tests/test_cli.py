@@ -500,3 +500,18 @@ def test_a_non_zero_rank_never_writes_and_skips_a_finished_run(runs):
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
     assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
     assert invoke(["train", "preset:tiny", "--dry-run"], runs, RANK="1", WORLD_SIZE="2").stdout == ""
+
+
+def test_diff_tokens_warn_about_fields_no_token_can_remove(runs):
+    a = make_run(runs, CFG_A, ["preset:tiny"])
+    b = make_run(runs, CFG_B, ["preset:tiny", "optim=sgd"])
+    r = invoke(["diff", a.short, b.short, "--tokens"], runs)
+    # optim switched variant: its tag carries the whole section, so `betas` goes with it
+    assert (r.stdout, r.stderr) == ("model.n_layer=4 model.qk_norm=true optim=sgd optim.lr=0.1\n", "")
+    c = make_run(runs, {**CFG_A, "legacy": 1}, ["preset:old"])
+    r = invoke(["diff", c.short, a.short, "--tokens"], runs)
+    assert (r.stdout, r.stderr) == ("", "Warning: no token removes legacy (only in a): these tokens give b plus those\n")
+
+
+def test_show_of_an_empty_spec_names_the_default(runs):
+    assert invoke(["show"], runs).stdout.splitlines()[1] == "recipe    (empty spec: preset:small)"
