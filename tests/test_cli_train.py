@@ -102,6 +102,13 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
     )
     assert len(run.attempts()) == 1
 
+    # Sampling the finished run: the prompt continued, the same text for the same seed.
+    sampled = [invoke(["sample", res.short[:6], "--prompt", "the quick", "--tokens", "24", "--seed", "3"], runs)
+               for _ in range(2)]
+    assert sampled[0].exit_code == 0, sampled[0].stderr
+    assert sampled[0].stdout.startswith("the quick") and sampled[0].stdout == sampled[1].stdout
+    assert len(sampled[0].stdout.encode()) >= len("the quick") + 1
+
     fresh = invoke(["train", *spec(text), "--fresh"], runs)
     assert (fresh.exit_code, fresh.stderr) == (
         2, f"Error: run {res.short} is finished; --fresh restarts only an interrupted or failed run "
