@@ -61,6 +61,8 @@ def test_attribute_lens_is_the_dotted_path_lens():
     assert L.optim.lr == Lens.from_path(RunConfig, "optim.lr")
     assert L.optim.lr.path == "optim.lr"
     assert L["data.path"].path == "data.path"
+    # reaching the field `path` never replaces the lens's own `.path`
+    assert L.data["path"].path == "data.path" and L.data.path == "data"
     assert hash(L.model.n_layer) == hash(Lens.from_path(RunConfig, "model.n_layer"))
 
 

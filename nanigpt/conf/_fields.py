@@ -121,8 +121,7 @@ def completions(prefix: str, cfg: Any, *, presets: Iterable[str] = (), patches: 
         if len(names) == 1 and isinstance(cfg, msgspec.Struct) and path not in spec_of(type(cfg)).fields:
             from nanigpt.conf._spec import _find
 
-            found: list[str] = []
-            _find(cfg, path, "", found)
+            found = _find(cfg, path)
             if len(found) == 1:  # a bare name: complete the value of the field it names
                 names = found[0].split(".")
         for n in names[:-1]:

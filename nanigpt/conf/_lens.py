@@ -22,7 +22,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from nanigpt.conf._errors import ConfigError, UnknownFieldError, VariantFieldError
-from nanigpt.conf._types import LEAF, FieldSpec, describe_type, names_below, spec_of
+from nanigpt.conf._types import _SPECS, LEAF, STRUCT, FieldSpec, describe_type, names_below, spec_of
 
 
 def _join(prefix: str, name: str) -> str:
@@ -45,7 +45,8 @@ def _suggest_every(name: str, names: Iterable[str]) -> str | None:
 class Lens:
     """Focus on one field of a config of type `root`, given by a path of field names."""
 
-    __slots__ = ("_root", "_steps", "_focus", "_fields", "path")
+    # No __slots__: a child lens is cached in the instance __dict__ under its field name, so the
+    # second `L.optim.lr` is two plain attribute lookups (no __getattr__, no AttributeError).
 
     def __init__(self, root: type, steps: tuple[str, ...], focus: tuple[type, ...], fields: tuple[FieldSpec, ...]):
         self._root = root
@@ -54,6 +55,8 @@ class Lens:
         self._focus = focus
         # the candidate field specs of the last step (one per union variant that has it)
         self._fields = fields
+        self._rsteps = steps[::-1]
+        self._plain = True
         self.path: str = ".".join(steps)
 
     @classmethod
@@ -76,6 +79,15 @@ class Lens:
         return Traversal(root, name)
 
     def _child(self, name: str) -> Lens:
+        kid = self.__dict__.get(name)
+        if type(kid) is not Lens:
+            kid = self._build_child(name)
+            # never shadow a method (`get`, `set`) or an attribute of the lens itself (`path`)
+            if name not in self.__dict__ and not hasattr(Lens, name):
+                self.__dict__[name] = kid
+        return kid
+
+    def _build_child(self, name: str) -> Lens:
         if not self._focus:
             kinds = " or ".join(sorted({describe_type(f.bare) for f in self._fields}))
             raise UnknownFieldError(
@@ -94,7 +106,12 @@ class Lens:
         for f in cands:
             for t in f.types:
                 focus[t] = None
-        return Lens(self._root, (*self._steps, name), tuple(focus), cands)
+        kid = Lens(self._root, (*self._steps, name), tuple(focus), cands)
+        # every struct on the way is of one known type, never null: no variant checks needed
+        kid._plain = self._plain and len(self._focus) == 1 and all(
+            f.kind == STRUCT and not f.optional for f in self._fields
+        )
+        return kid
 
     def __getattr__(self, name: str) -> Lens:
         if name.startswith("_"):
@@ -115,42 +132,60 @@ class Lens:
                 path=self.path or None,
             )
 
-    def _step(self, x: Any, i: int) -> Any:
+    def _walk(self, cfg: Any) -> tuple[list[Any], Any]:
+        """The structs on the path (root first) and the focused value."""
+        if not isinstance(cfg, self._root):
+            self._check_root(cfg)
+        chain = []
+        x = cfg
+        specs = _SPECS
+        for i, name in enumerate(self._steps):
+            s = specs.get(type(x))
+            if s is None or name not in s.fields:
+                self._fail(x, i)
+            chain.append(x)
+            x = getattr(x, name)
+        return chain, x
+
+    def _fail(self, x: Any, i: int) -> None:
         name = self._steps[i]
+        where = ".".join(self._steps[:i])
         if x is None:
-            raise VariantFieldError(
-                f"`{'.'.join(self._steps[:i])}` is null, so `{self.path}` does not exist", path=self.path
-            )
+            raise VariantFieldError(f"`{where}` is null, so `{self.path}` does not exist", path=self.path)
         s = spec_of(type(x))
-        if name not in s.fields:
-            where = ".".join(self._steps[:i])
-            have = [f.owner.__struct_config__.tag or f.owner.__name__ for f in self._fields] if i == len(self._steps) - 1 else []
-            tag = s.tag or type(x).__name__
-            hint = f"it is in {', '.join(map(str, have))}; switch first: {where}={have[0]}" if have else None
-            raise VariantFieldError(
-                f"`{where}` is currently `{tag}`, which has no field `{name}`", path=self.path, suggestion=hint
-            )
-        return getattr(x, name)
+        last = i == len(self._steps) - 1
+        have = [str(f.owner.__struct_config__.tag or f.owner.__name__) for f in self._fields] if last else []
+        hint = f"it is in {', '.join(have)}; switch first: {where}={have[0]}" if have else None
+        raise VariantFieldError(
+            f"`{where}` is currently `{s.tag or type(x).__name__}`, which has no field `{name}`",
+            path=self.path,
+            suggestion=hint,
+        )
 
     def get(self, cfg: Any) -> Any:
         """The focused value of `cfg`."""
-        self._check_root(cfg)
-        x = cfg
-        for i in range(len(self._steps)):
-            x = self._step(x, i)
-        return x
+        if self._plain and type(cfg) is self._root:
+            for name in self._steps:
+                cfg = getattr(cfg, name)
+            return cfg
+        return self._walk(cfg)[1]
 
     def set(self, cfg: Any, value: Any) -> Any:
         """A copy of `cfg` with the focus set to `value`; structs off the path are shared."""
-        self._check_root(cfg)
-        chain = []
-        x = cfg
-        for i in range(len(self._steps)):
-            chain.append(x)
-            x = self._step(x, i)
+        steps = self._steps
+        if self._plain and type(cfg) is self._root and len(steps) <= 2:
+            # the common shapes, root.field and root.section.field, without a loop
+            if len(steps) == 1:
+                (a,) = steps
+                return cfg if getattr(cfg, a) is value else replace(cfg, **{a: value})
+            if len(steps) == 2:
+                a, b = steps
+                sec = getattr(cfg, a)
+                return cfg if getattr(sec, b) is value else replace(cfg, **{a: replace(sec, **{b: value})})
+        chain, x = self._walk(cfg)
         if x is value:
             return cfg
-        for parent, name in zip(reversed(chain), reversed(self._steps)):
+        for parent, name in zip(reversed(chain), self._rsteps):
             value = replace(parent, **{name: value})
         return value
 

@@ -165,12 +165,18 @@ def default_paths() -> tuple[Path, ...]:
 
 
 _LOADED: dict[tuple[Path, ...], Registry] = {}
+_BY_PLACE: dict[tuple[str, str | None], Registry] = {}
 
 
 def default_registry() -> Registry:
     """The shipped presets + ./presets + NANIGPT_PRESETS, loaded once per process per location."""
-    paths = default_paths()
-    reg = _LOADED.get(paths)
+    # the fast key: where we are and what the variable says (no filesystem walk on a hit)
+    place = (os.getcwd(), os.environ.get(ENV_VAR))
+    reg = _BY_PLACE.get(place)
     if reg is None:
-        reg = _LOADED[paths] = Registry.load(paths)
+        paths = default_paths()
+        reg = _LOADED.get(paths)
+        if reg is None:
+            reg = _LOADED[paths] = Registry.load(paths)
+        _BY_PLACE[place] = reg
     return reg

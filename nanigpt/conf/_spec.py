@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import functools
 import re
+from itertools import compress as _compress
+from operator import is_not as _is_not
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
+from msgspec import convert as _convert
+from msgspec import to_builtins as _to_builtins
+from msgspec.structs import astuple as _astuple
 from msgspec.structs import replace
 
-from nanigpt.conf._canon import canonical_bytes, hash_bytes
+from nanigpt.conf._canon import _encode, canonical_bytes
+from nanigpt.conf._canon import _hex as _xxh3
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
     CheckError,
@@ -44,7 +50,7 @@ from nanigpt.conf._lens import Traversal, suggest
 from nanigpt.conf._patch import Patch, PatchFactory
 from nanigpt.conf._registry import Registry, default_registry
 from nanigpt.conf._struct import Config
-from nanigpt.conf._types import LEAF, STRUCT, UNION, FieldSpec, describe_type, names_below, spec_of
+from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
 from nanigpt.conf._values import BadValue, format_value
 
 DEFAULTS_TOKEN = "<defaults>"
@@ -166,35 +172,75 @@ def _all_leaves(x: Any, prefix: str, out: list[str]) -> None:
         _all_leaves(getattr(x, name), p, out)
 
 
-def leaf_paths(cfg: Any) -> list[str]:
+def _shape(x: Any) -> Any:
+    """The types of a config's structs, nested: all that its set of leaf paths depends on."""
+    t = type(x)
+    s = _SPECS.get(t)
+    if s is None:
+        if not isinstance(x, msgspec.Struct):
+            return None
+        s = spec_of(t)
+    if not s.sections:
+        return t
+    return (t, *[_shape(getattr(x, f.name)) for f in s.sections])
+
+
+_LEAF_PATHS: dict[Any, tuple[str, ...]] = {}
+
+
+def leaf_paths(cfg: Any) -> tuple[str, ...]:
     """Every leaf path of a config struct, union tags (`optim.type`) included, in field order."""
-    out: list[str] = []
-    _all_leaves(cfg, "", out)
+    key = _shape(cfg)
+    out = _LEAF_PATHS.get(key)
+    if out is None:
+        acc: list[str] = []
+        _all_leaves(cfg, "", acc)
+        out = _LEAF_PATHS[key] = tuple(acc)
     return out
 
 
-def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> None:
-    """Record token `i` as the owner of every leaf whose value differs from `a` to `b`.
+_ROWS: dict[tuple[type, str], tuple[tuple[str, bool], ...]] = {}
+
+
+def _rows(t: type, prefix: str) -> tuple[tuple[str, bool], ...]:
+    """(path, is a section) for each field of `t` at `prefix`, in field (= astuple) order."""
+    key = (t, prefix)
+    rows = _ROWS.get(key)
+    if rows is None:
+        dot = prefix + "." if prefix else ""
+        rows = _ROWS[key] = tuple((dot + f.name, f.kind != LEAF) for f in spec_of(t).fields.values())
+    return rows
+
+
+def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> bool:
+    """Record token `i` as the owner of every leaf whose value differs from `a` to `b`; True if
+    a section changed type (a union switch), which changes the set of leaf paths.
 
     Sub-structs that are the same object are skipped: a token that touched one field costs a
     walk down one path, not over the whole tree.
     """
-    if type(a) is not type(b) or not isinstance(b, msgspec.Struct):
+    t = type(b)
+    if type(a) is not t or not isinstance(b, msgspec.Struct):
         # a union switch (or a section set to/from null): every leaf below belongs to this token
         out: list[str] = []
         _all_leaves(b, prefix, out)
         for p in out:
             changed[p] = i
-        return
-    leaves, sections, _ = _paths(type(b), prefix)
-    for name, p in leaves:
-        if getattr(a, name) != getattr(b, name):
+        return True
+    reshaped = False
+    rows = _rows(t, prefix)
+    xs = _astuple(a)
+    ys = _astuple(b)
+    # the identity scan runs in C; the Python loop sees only the fields that are new objects
+    for k in _compress(range(len(xs)), map(_is_not, xs, ys)):
+        p, section = rows[k]
+        x = xs[k]
+        y = ys[k]
+        if section:
+            reshaped = _mark(x, y, p, i, changed) or reshaped
+        elif x != y or type(x) is not type(y):
             changed[p] = i
-    for name, p in sections:
-        x = getattr(a, name)
-        y = getattr(b, name)
-        if x is not y:
-            _mark(x, y, p, i, changed)
+    return reshaped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,10 +250,17 @@ def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> None:
 class Resolved:
     """A resolved spec: the validated config, its content address and where each value came from."""
 
-    __slots__ = ("config", "hash", "short", "tokens", "start", "canonical", "_changed", "_blame")
+    __slots__ = ("config", "hash", "short", "tokens", "start", "canonical", "_changed", "_blame", "_paths")
 
     def __init__(
-        self, config: Any, canonical: bytes, h: str, tokens: tuple[str, ...], start: str, changed: dict[str, str]
+        self,
+        config: Any,
+        canonical: bytes,
+        h: str,
+        tokens: tuple[str, ...],
+        start: str,
+        changed: dict[str, int],
+        paths: tuple[str, ...] | None = None,
     ) -> None:
         self.config = config
         self.canonical = canonical
@@ -217,13 +270,20 @@ class Resolved:
         self.start = start
         self._changed = changed
         self._blame: dict[str, str] | None = None
+        # the leaf paths, when known without a walk (no token switched a variant)
+        self._paths = paths
 
     @property
     def blame(self) -> dict[str, str]:
         """Leaf path -> the token that last changed it; leaves no token changed map to `start`."""
         if self._blame is None:
-            start, changed = self.start, self._changed
-            self._blame = {p: changed.get(p, start) for p in leaf_paths(self.config)}
+            paths = self._paths if self._paths is not None else leaf_paths(self.config)
+            blame = dict.fromkeys(paths, self.start)
+            tokens = self.tokens
+            for p, i in self._changed.items():
+                if p in blame:  # not a leaf of a variant that a later token switched away
+                    blame[p] = tokens[i]
+            self._blame = blame
         return self._blame
 
     def __repr__(self) -> str:
@@ -234,16 +294,61 @@ class Resolved:
 # The resolver
 
 
-_CHECKS: dict[type, bool] = {}
+class _Invalid(ConfigError):
+    """msgspec's validation message, before it is mapped to a path and a token."""
+
+    def __init__(self, message: str, builtins: Any) -> None:
+        super().__init__(message)
+        self.builtins = builtins
 
 
-def _has_check(t: type) -> bool:
-    """Whether `t` has cross-field rules (a `check` other than the base's no-op), memoized."""
-    r = _CHECKS.get(t)
-    if r is None:
+class _Unencodable(Exception):
+    """The config holds an object that is not config data (found and named by _bad_object)."""
+
+
+class _Trace:
+    """Which token last changed each leaf, for naming the token behind a validation error."""
+
+    __slots__ = ("tokens", "start", "changed")
+
+    def __init__(self, tokens: tuple[str, ...], start: str, changed: dict[str, int]) -> None:
+        self.tokens = tokens
+        self.start = start
+        self.changed = changed
+
+    def token_for(self, path: str) -> str:
+        """The token that last set `path` (or, for a section, any leaf below it)."""
+        i = self.changed.get(path)
+        if i is not None:
+            return self.tokens[i]
+        return self.latest((path,))
+
+    def latest(self, paths: Iterable[str]) -> str:
+        """The last token that set any of `paths` or a leaf below one of them."""
+        idx = [i for q, i in self.changed.items() for p in paths if q == p or q.startswith(p + ".")]
+        return self.tokens[max(idx)] if idx else self.start
+
+
+_CHECKS: dict[tuple[type, str], tuple[bool, tuple[tuple[str, str], ...]]] = {}
+
+
+def _check_plan(t: type, prefix: str = "") -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """(whether `t` has cross-field rules of its own, (name, path) of the sections below that
+    may have some), per type and mount point, computed once."""
+    key = (t, prefix)
+    plan = _CHECKS.get(key)
+    if plan is None:
         fn = getattr(t, "check", None)
-        r = _CHECKS[t] = callable(fn) and fn is not Config.check
-    return r
+        own = callable(fn) and fn is not Config.check
+        _CHECKS[key] = (own, ())  # provisional, for (forbidden) recursive types
+        dot = prefix + "." if prefix else ""
+        below = tuple(
+            (f.name, dot + f.name)
+            for f in spec_of(t).sections
+            if any(_check_plan(v, dot + f.name)[0] or _check_plan(v, dot + f.name)[1] for v in f.types)
+        )
+        plan = _CHECKS[key] = (own, below)
+    return plan
 
 
 def _default_instance(t: type) -> Any:
@@ -259,7 +364,8 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        spec_of(root)
+        self._known: dict[int, tuple[Any, tuple[str, ...]]] = {}
+        self._root_fields = spec_of(root).fields
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -339,27 +445,44 @@ class Resolver:
     def _apply(self, p: Patch, cfg: Any, tok: str) -> Any:
         try:
             out = p(cfg)
-        except ConfigError as e:
-            raise e.with_token(tok) from None
         except Exception as e:
-            raise PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok) from e
+            raise self._patch_failed(p, e, tok) from e
+        self._check_result(p, out, tok)
+        return out
+
+    @staticmethod
+    def _patch_failed(p: Patch, e: Exception, tok: str) -> ConfigError:
+        if isinstance(e, ConfigError):
+            return e.with_token(tok)
+        return PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok)
+
+    def _check_result(self, p: Patch, out: Any, tok: str) -> None:
         if not isinstance(out, self.root):
             raise PatchError(
                 f"patch `{p.name}` ({p.source}) returned {type(out).__name__}, not a {self.root.__name__}",
                 token=tok,
             )
-        return out
 
     def _locate(self, cfg: Any, path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
         """The chain of structs down to the target's parent, the field names, and the target field
         (None when the target is a union tag such as `optim.type`, which means a switch)."""
-        if "." not in path and path not in spec_of(type(cfg)).fields:
+        if "." not in path and path not in self._root_fields:
+            cands = _candidates(self.root, path)
+            if len(cands) == 1:  # the usual bare name: one possible place, try it directly
+                try:
+                    return self._walk_to(cfg, list(cands[0][1]), cands[0][0], tok)
+                except ConfigError:
+                    self._bare(cfg, path, tok)  # raises the error that speaks of bare names
+                    raise
             path = self._bare(cfg, path, tok)
-        names = path.split(".")
+        return self._walk_to(cfg, path.split("."), path, tok)
+
+    def _walk_to(self, cfg: Any, names: list[str], path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
         chain: list[Any] = []
         x = cfg
+        specs = _SPECS
         for i, name in enumerate(names):
-            s = spec_of(type(x))
+            s = specs.get(type(x)) or spec_of(type(x))
             f = s.fields.get(name)
             last = i == len(names) - 1
             if f is None:
@@ -417,8 +540,7 @@ class Resolver:
         return f
 
     def _bare(self, cfg: Any, name: str, tok: str) -> str:
-        found: list[str] = []
-        _find(cfg, name, "", found)
+        found = _find(cfg, name)
         if len(found) == 1:
             return found[0]
         if found:
@@ -465,23 +587,30 @@ class Resolver:
         walk(self.root, "")
         return out
 
-    def _assign(self, cfg: Any, path: str, text: str, tok: str) -> Any:
+    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> tuple[Any, bool]:
+        """`cfg` with one field set, marking what changed as token `i`'s; True if it switched a
+        variant. The target is known, so no walk compares the trees."""
         chain, names, f = self._locate(cfg, path, tok)
         if f is None:  # `section.type=tag`: chain and names lead to the section itself
             f = spec_of(type(chain[-1])).fields[names[-1]]
-        parent = chain[-1]
-        old = getattr(parent, f.name)
-        new = self._new_value(f, old, ".".join(names), text, tok)
+        old = getattr(chain[-1], f.name)
+        full = ".".join(names)
+        new = self._new_value(f, old, full, text, tok)
         if new is old:
-            return cfg
+            return cfg, False
+        out = new
         for parent, name in zip(reversed(chain), reversed(names)):
-            new = replace(parent, **{name: new})
-        return new
+            out = replace(parent, **{name: out})
+        if f.kind == LEAF:
+            if new != old or type(new) is not type(old):
+                changed[full] = i
+            return out, False
+        return out, _mark(old, new, full, i, changed)
 
     def _new_value(self, f: FieldSpec, old: Any, path: str, text: str, tok: str) -> Any:
         if f.kind == LEAF:
             try:
-                v = f.parser()(text)
+                v = f.parse(text)
             except BadValue as e:
                 short = path.rsplit(".", 1)[-1]
                 raise ValueTypeError(
@@ -549,30 +678,64 @@ class Resolver:
         except TokenSyntaxError as e:
             raise self._hint_bare_word(e) from None
         cfg, start, first = self._start(parsed, tokens, runs)
+        start_cfg = cfg
         changed: dict[str, int] = {}
+        reshaped = False
+        patches = self.registry.patches
+        root = self.root
         for i in range(first, len(tokens)):
             p = parsed[i]
-            tok = tokens[i]
             kind = p[0]
-            before = cfg
             if kind == "set":
-                cfg = self._assign(cfg, p[1], p[2], tok)
-            elif kind == "patch":
-                cfg = self._patch(cfg, p[1], p[2], tok)
+                cfg, switched = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
+                if switched:
+                    reshaped = True
+                continue
+            before = cfg
+            if kind == "patch":
+                entry = patches.get(p[1])
+                if type(entry) is Patch and p[2] is None:  # the common case, inline
+                    try:
+                        cfg = entry._fn(cfg)
+                    except Exception as e:
+                        raise self._patch_failed(entry, e, tokens[i]) from e
+                    if type(cfg) is not root:
+                        self._check_result(entry, cfg, tokens[i])
+                else:
+                    cfg = self._patch(cfg, p[1], p[2], tokens[i])
             elif kind == "every":
-                cfg = self._every(cfg, p[1], p[2], tok)
+                cfg = self._every(cfg, p[1], p[2], tokens[i])
             else:
+                tok = tokens[i]
                 raise TokenSyntaxError(
                     f"`{kind}:` must be the first token",
                     token=tok,
                     suggestion=f"move it to the front: {tok} {' '.join(t for t in tokens if t != tok)}".rstrip(),
                 )
-            if cfg is not before:
-                _mark(before, cfg, "", i, changed)
-        owner = {p: tokens[i] for p, i in changed.items()}
-        config = self._validate(cfg, owner, start, changed, tokens)
-        canonical = canonical_bytes(config)
-        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, owner)
+            if cfg is not before and _mark(before, cfg, "", i, changed):
+                reshaped = True
+        try:
+            config = self._validate(cfg)
+        except _Unencodable:
+            self._bad_object(cfg, _Trace(tokens, start, changed))
+            raise
+        except ConfigError as e:
+            raise self._attribute(e, _Trace(tokens, start, changed)) from None
+        canonical = _encode(config)
+        if b"null" in canonical or b"-0.0" in canonical:
+            canonical = canonical_bytes(config)  # the slow, exact path: see _canon
+        paths = None if reshaped else self._start_paths(start_cfg)
+        return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, paths)
+
+    def _start_paths(self, start_cfg: Any) -> tuple[str, ...]:
+        """Leaf paths of a start config; presets are shared objects, so remember theirs."""
+        hit = self._known.get(id(start_cfg))
+        if hit is not None and hit[0] is start_cfg:
+            return hit[1]
+        paths = leaf_paths(start_cfg)
+        if len(self._known) < 64:
+            self._known[id(start_cfg)] = (start_cfg, paths)
+        return paths
 
     def _hint_bare_word(self, e: TokenSyntaxError) -> TokenSyntaxError:
         """`small` or `large` alone: say which token the user probably meant."""
@@ -588,26 +751,30 @@ class Resolver:
 
     # -- validation ----------------------------------------------------------------------------
 
-    def _token_for(self, path: str, owner: dict[str, str], start: str, changed: dict[str, int], tokens) -> str:
-        if path in owner:
-            return owner[path]
-        below = [i for p, i in changed.items() if p.startswith(path + ".")]
-        return tokens[max(below)] if below else start
-
-    def _validate(self, cfg: Any, owner: dict[str, str], start: str, changed: dict[str, int], tokens) -> Any:
+    def _validate(self, cfg: Any) -> Any:
+        """The one validation: types and `Meta` ranges by msgspec, then every struct's check()."""
         try:
-            b = msgspec.to_builtins(cfg)
+            b = _to_builtins(cfg)
         except TypeError:
-            self._bad_object(cfg, owner, start, changed, tokens)
-            raise
+            raise _Unencodable() from None
         try:
-            v = msgspec.convert(b, self.root)
+            v = _convert(b, self.root)
         except msgspec.ValidationError as e:
-            raise self._map_error(str(e), b, owner, start, changed, tokens) from None
-        self._check(v, "", owner, start, changed, tokens)
+            raise _Invalid(str(e), b) from None
+        self._check(v, "")
         return v
 
-    def _bad_object(self, cfg: Any, owner, start, changed, tokens) -> None:
+    def _attribute(self, e: ConfigError, trace: _Trace) -> ConfigError:
+        """The validation error `e`, made to name the tokens behind it."""
+        if isinstance(e, _Invalid):
+            return self._map_error(e.message, e.builtins, trace)
+        if isinstance(e, CheckError):
+            e.tokens = {p: trace.token_for(p) for p in e.paths}
+            if e.token is None and e.paths:
+                e.token = trace.latest(e.paths)
+        return e
+
+    def _bad_object(self, cfg: Any, trace: _Trace) -> None:
         """Find the leaf that msgspec cannot encode and raise an error naming it."""
         for path in leaf_paths(cfg):
             x = cfg
@@ -616,7 +783,7 @@ class Resolver:
                     x = getattr(x, n)
             except AttributeError:
                 continue  # a tag path
-            tok = self._token_for(path, owner, start, changed, tokens)
+            tok = trace.token_for(path)
             if x is MISSING:
                 sec, _, name = path.rpartition(".")
                 tag = spec_of(type(self._parent_of(cfg, path))).tag
@@ -643,21 +810,21 @@ class Resolver:
             x = getattr(x, n)
         return x
 
-    def _map_error(self, msg: str, b: dict, owner, start, changed, tokens) -> ConfigError:
+    def _map_error(self, msg: str, b: dict, trace: _Trace) -> ConfigError:
         m = re.match(r"^(.*) - at `\$(.*)`$", msg)
         what, where = (m.group(1), m.group(2)) if m else (msg, "")
         dotted = re.sub(r"\[\d+\]", "", where).lstrip(".")
         req = re.match(r"Object missing required field `(.*)`", what)
         if req:
             dotted = f"{dotted}.{req.group(1)}" if dotted else req.group(1)
-            tok = self._token_for(dotted, owner, start, changed, tokens)
+            tok = trace.token_for(dotted)
             return ValueTypeError(
                 f"`{dotted}` is required and was not set", path=dotted, token=tok, suggestion=f"add {dotted}=..."
             )
         value: Any = b
         for n in dotted.split(".") if dotted else ():
             value = value.get(n) if isinstance(value, dict) else None
-        tok = self._token_for(dotted, owner, start, changed, tokens)
+        tok = trace.token_for(dotted)
         shown = format_value(value)
         f = self._field_at(dotted.split(".")) if dotted else None
         hint = None
@@ -670,23 +837,18 @@ class Resolver:
             f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok, suggestion=hint
         )
 
-    def _check(self, x: Any, prefix: str, owner, start, changed, tokens) -> None:
-        t = type(x)
-        for name, p in _paths(t, prefix)[1]:
+    def _check(self, x: Any, prefix: str) -> None:
+        own, below = _check_plan(type(x), prefix)
+        for name, p in below:
             sub = getattr(x, name)
             if sub is not None:
-                self._check(sub, p, owner, start, changed, tokens)
-        if _has_check(t):
+                self._check(sub, p)
+        if own:
             try:
                 x.check()
             except CheckError as e:
-                paths = tuple(self._anchor(p, prefix) for p in e.paths)
-                e.paths = paths
-                e.path = paths[0] if paths else None
-                e.tokens = {p: self._token_for(p, owner, start, changed, tokens) for p in paths}
-                if e.token is None and paths:
-                    idx = [changed[q] for p in paths for q in changed if q == p or q.startswith(p + ".")]
-                    e.token = tokens[max(idx)] if idx else start
+                e.paths = tuple(self._anchor(p, prefix) for p in e.paths)
+                e.path = e.paths[0] if e.paths else None
                 raise
 
     def _anchor(self, p: str, prefix: str) -> str:
@@ -699,20 +861,49 @@ class Resolver:
         return f"{prefix}.{p}"
 
 
-def _find(x: Any, name: str, prefix: str, out: list[str]) -> None:
+_CANDIDATES: dict[tuple[type, str], tuple[tuple[str, tuple[str, ...]], ...]] = {}
+
+
+def _candidates(root: type, name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every path at which a field `name` may be, over all union variants, computed once per
+    (root, name); which of them exist depends on the current variants."""
+    key = (root, name)
+    c = _CANDIDATES.get(key)
+    if c is None:
+        out: dict[str, None] = {}
+
+        def walk(t: type, prefix: str) -> None:
+            s = spec_of(t)
+            dot = prefix + "." if prefix else ""
+            if name in s.fields or (name == s.tag_field and prefix):
+                out[dot + name] = None
+            for f in s.sections:
+                if f.name != name:
+                    for sub in f.types:
+                        if name in names_below(sub) or _tagged_below(sub, name):
+                            walk(sub, dot + f.name)
+
+        walk(root, "")
+        c = _CANDIDATES[key] = tuple((p, tuple(p.split("."))) for p in out)
+    return c
+
+
+def _exists(cfg: Any, names: tuple[str, ...]) -> bool:
+    x = cfg
+    last = len(names) - 1
+    for i, n in enumerate(names):
+        s = _SPECS.get(type(x))
+        if s is None:
+            return False
+        if n not in s.fields:
+            return i == last and n == s.tag_field
+        x = getattr(x, n)
+    return True
+
+
+def _find(cfg: Any, name: str) -> list[str]:
     """Paths of fields called `name` in the current config (current union variants only)."""
-    s = spec_of(type(x))
-    dot = prefix + "." if prefix else ""
-    if name in s.fields:
-        out.append(dot + name)
-    elif name == s.tag_field and prefix:
-        out.append(dot + name)
-    for f in s.sections:
-        if f.name == name:
-            continue
-        sub = getattr(x, f.name)
-        if sub is not None and (name in names_below(type(sub)) or _tagged_below(type(sub), name)):
-            _find(sub, name, dot + f.name, out)
+    return [p for p, names in _candidates(type(cfg), name) if _exists(cfg, names)]
 
 
 @functools.cache
@@ -738,11 +929,36 @@ def resolve(
         >>> r.config.model.n_layer, r.config.optim.lr, r.blame["optim.lr"], r.blame["train.seed"]
         (4, 0.0001, 'lr=1e-4', 'preset:tiny')
     """
+    if root is None and registry is None and default_preset is None:
+        # the everyday call: one resolver per default registry, found with one lookup
+        reg = default_registry()
+        r = _DEFAULT_RESOLVERS.get(reg)
+        if r is None:
+            r = _DEFAULT_RESOLVERS[reg] = Resolver(_default_root(), reg, DEFAULT_PRESET)
+        return r.resolve(tokens, runs=runs)
     if root is None:
-        from nanigpt.config import RunConfig  # the one binding of the generic machinery to naniGPT
-
-        root = RunConfig
+        root = _default_root()
         if default_preset is None:
-            default_preset = "small"
+            default_preset = DEFAULT_PRESET
     reg = registry if registry is not None else default_registry()
-    return Resolver(root, reg, default_preset).resolve(tokens, runs=runs)
+    key = (reg, root, default_preset)
+    r = _RESOLVERS.get(key)
+    if r is None:
+        r = Resolver(root, reg, default_preset)
+        if registry is None:  # only the process-wide registries are worth keeping
+            _RESOLVERS[key] = r
+    return r.resolve(tokens, runs=runs)
+
+
+_RESOLVERS: dict[tuple[Registry, type, str | None], Resolver] = {}
+_DEFAULT_RESOLVERS: dict[Registry, Resolver] = {}
+
+# The one binding of the generic machinery to naniGPT: its root config and default preset.
+DEFAULT_PRESET = "small"
+
+
+@functools.cache
+def _default_root() -> type:
+    from nanigpt.config import RunConfig
+
+    return RunConfig

@@ -65,6 +65,7 @@ class FieldSpec:
         "required",
         "doc",
         "_parser",
+        "_memo",
     )
 
     def __init__(self, owner: type, info: msgspec.structs.FieldInfo, doc: str | None) -> None:
@@ -81,6 +82,7 @@ class FieldSpec:
         self.variants: dict[str, type] = {}
         self.optional = False
         self._parser = None
+        self._memo: dict[str, Any] = {}
         members = _union_members(self.bare)
         if is_struct_type(self.bare):
             self.kind = STRUCT
@@ -116,8 +118,26 @@ class FieldSpec:
             self._parser = make_parser(self.bare)
         return self._parser
 
+    def parse(self, text: str) -> Any:
+        """The value of command-line `text` for this field (raises `BadValue`), memoized: the
+        same text always parses to the same immutable value."""
+        v = self._memo.get(text, _NO)
+        if v is _NO:
+            v = self.parser()(text)
+            if _immutable(v) and len(self._memo) < 1024:
+                self._memo[text] = v
+        return v
+
     def __repr__(self) -> str:
         return f"<field {self.owner.__name__}.{self.name}>"
+
+
+_NO = object()
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _immutable(v: Any) -> bool:
+    return isinstance(v, _SCALARS) or (isinstance(v, tuple) and all(_immutable(x) for x in v))
 
 
 class StructSpec:
