@@ -187,6 +187,32 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+def _load_json(path: str) -> Any:
+    """A run file's JSON, or a StoreError that says which file and what is wrong with it."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise StoreError(
+            f"{path} is missing", suggestion="the run directory is incomplete; remove it and train again"
+        ) from None
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError as e:
+        raise StoreError(
+            f"{path} is not valid JSON ({e})", suggestion="the file was truncated or edited; restore it or remove the run"
+        ) from None
+
+
+def _load_status(path: str) -> dict:
+    st = _load_json(path)
+    if not isinstance(st, dict) or st.get("state") not in STATES:
+        raise StoreError(f"{path} has no valid `state`")
+    return st
+
+
 # --- the lock ---------------------------------------------------------------------------------
 
 
@@ -266,26 +292,8 @@ class RunDir:
             p.mkdir(exist_ok=True)
         return p
 
-    def _where(self, name: str) -> str:
-        return str(self.path / name)
-
     def _read_json(self, name: str) -> Any:
-        try:
-            data = _read_bytes(self.path / name)
-        except FileNotFoundError:
-            raise StoreError(
-                f"{self._where(name)} is missing",
-                suggestion="the run directory is incomplete; remove it and train again",
-            ) from None
-        except OSError as e:
-            raise StoreError(f"cannot read {self._where(name)}: {e.strerror}") from None
-        try:
-            return _decoder.decode(data)
-        except msgspec.DecodeError as e:
-            raise StoreError(
-                f"{self._where(name)} is not valid JSON ({e})",
-                suggestion="the file was truncated or edited; restore it or remove the run",
-            ) from None
+        return _load_json(os.path.join(self.path, name))
 
     # -- reading
 
@@ -329,15 +337,12 @@ class RunDir:
         """recipe.json: `tokens`, `start`, `blame`, `short`, `created`."""
         rec = self._read_json("recipe.json")
         if not isinstance(rec, dict) or not isinstance(rec.get("tokens"), list):
-            raise StoreError(f"{self._where('recipe.json')} is not a recipe (no `tokens` list)")
+            raise StoreError(f"{self.path / 'recipe.json'} is not a recipe (no `tokens` list)")
         return rec
 
     def stored_status(self) -> dict:
         """status.json as written (a dead run still says `running` here)."""
-        st = self._read_json("status.json")
-        if not isinstance(st, dict) or st.get("state") not in STATES:
-            raise StoreError(f"{self._where('status.json')} has no valid `state`")
-        return st
+        return _load_status(os.path.join(self.path, "status.json"))
 
     def status(self) -> dict:
         """status.json with the live state: `running` only while the lock is held (then with its
@@ -697,22 +702,28 @@ class RunStore:
 
     def list(self) -> list[dict]:
         """One summary per entry of the runs directory, newest first; entries that are not
-        readable runs come last with a `problem` instead of failing the listing."""
+        readable runs come last with a `problem` instead of failing the listing.
+
+        One small read per run (its status.json) and one stat (its config.json): the listing
+        does not re-hash configs, which would read every config in full.
+        """
         good, bad = [], []
+        root = str(self.root)
         for name in self._names():
             if name.startswith("."):
                 continue
-            path = self.root / name
+            path = os.path.join(root, name)  # plain strings: pathlib costs more than the reads here
             row: dict[str, Any] = {"hash": name, "short": name[:SHORT_LEN]}
             if not is_hash(name):
-                if path.is_dir():
+                if os.path.isdir(path):
                     row["problem"] = "not a run: the directory name is not a config hash"
                     bad.append(row)
                 continue
-            run = RunDir(path, name)
             try:
-                st = run.status()
-                if not (path / "config.json").is_file():
+                st = _load_status(os.path.join(path, "status.json"))
+                if st["state"] == "running":
+                    st = RunDir(Path(path), name).status()
+                if not os.path.isfile(os.path.join(path, "config.json")):
                     raise StoreError(f"{path}/config.json is missing")
             except StoreError as e:
                 row["problem"] = e.message
