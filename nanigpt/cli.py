@@ -126,7 +126,8 @@ def cli() -> None:
 @click.option("--keep-checkpoints", type=int, default=2, show_default=True, metavar="N",
               help="How many recent checkpoints to keep.")
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
-@click.option("--fresh", is_flag=True, help="Discard an interrupted or failed run's checkpoints and metrics; start over.")
+@click.option("--fresh", is_flag=True,
+              help="Start an interrupted or failed run over: drop its checkpoints, mark its metrics superseded.")
 @click.option("--allow-data-change", is_flag=True, help="Resume even though the data's fingerprint changed.")
 @_runs_option
 def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) -> None:
@@ -139,7 +140,7 @@ def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) ->
 
     \b
     Examples:
-      nanigpt train                                  # the default preset
+      nanigpt train                                  # preset:small on the built-in corpus
       nanigpt train preset:small +large lr=1e-4
       nanigpt train run:3f2a train.steps=5000        # fork a past run
       nanigpt train preset:tiny --dry-run            # config, hash, parameters, FLOPs

@@ -515,3 +515,17 @@ def test_diff_tokens_warn_about_fields_no_token_can_remove(runs):
 
 def test_show_of_an_empty_spec_names_the_default(runs):
     assert invoke(["show"], runs).stdout.splitlines()[1] == "recipe    (empty spec: preset:small)"
+
+
+def test_train_flag_defaults_are_runtime_options_defaults():
+    """The flags are declared in click (so --help needs no msgspec); RuntimeOptions is the truth."""
+    import msgspec
+
+    from nanigpt.train.runtime import RuntimeOptions
+
+    params = {p.name: p for p in cli.commands["train"].params}
+    for f in msgspec.structs.fields(RuntimeOptions):
+        if f.name == "progress":
+            assert params["progress"].default is None and f.default == "auto"
+        else:
+            assert params[f.name].default == f.default, f.name
