@@ -117,7 +117,7 @@ def cli() -> None:
 @click.argument("spec", nargs=-1, shell_complete=_spec_complete)
 @click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--micro-batch", type=int, help="Sequences per forward/backward (default: as many as fit the batch).")
+@click.option("--micro-batch", type=int, default=None, help="Sequences per forward/backward (default: as many as fit the batch).")
 @click.option("--compile/--no-compile", default=False, show_default=True, help="torch.compile the model.")
 @click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default="ddp", show_default=True,
               help="Multi-process strategy under torchrun.")
