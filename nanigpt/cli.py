@@ -117,7 +117,8 @@ def cli() -> None:
 @click.argument("spec", nargs=-1, shell_complete=_spec_complete)
 @click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--micro-batch", type=int, default=None, help="Sequences per forward/backward (default: as many as fit the batch).")
+@click.option("--micro-batch", type=int, default=None,
+              help="Sequences per forward/backward (default: as many as fit the batch).")
 @click.option("--compile/--no-compile", default=False, show_default=True, help="torch.compile the model.")
 @click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default="ddp", show_default=True,
               help="Multi-process strategy under torchrun.")
@@ -126,9 +127,9 @@ def cli() -> None:
 @click.option("--keep-checkpoints", type=int, default=2, show_default=True, metavar="N",
               help="How many recent checkpoints to keep.")
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
-@click.option("--fresh", is_flag=True,
+@click.option("--fresh", is_flag=True, default=False,
               help="Start an interrupted or failed run over: drop its checkpoints, mark its metrics superseded.")
-@click.option("--allow-data-change", is_flag=True, help="Resume even though the data's fingerprint changed.")
+@click.option("--allow-data-change", is_flag=True, default=False, help="Resume even though the data's fingerprint changed.")
 @_runs_option
 def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) -> None:
     """Resolve SPEC, check it, and train it into runs/<hash>/.
