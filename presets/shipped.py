@@ -35,9 +35,12 @@ def small() -> RunConfig:
     """The default job: a 4-layer, 128-wide GPT on the built-in corpus, minutes on 2 CPU cores."""
     return RunConfig(
         model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=128),
-        # 16 sequences per step: the largest batch that keeps a CPU step well under a second.
-        train=TrainConfig(steps=1500, batch_tokens=128 * 16),
-        optim=AdamW(lr=2e-3),
+        # 8 sequences per step: at this size AdamW needs steps more than tokens to leave its early
+        # plateau near 2.4; 1500 x 8 x 128 reaches val 1.46 (0.45 x the unigram entropy) in ~90 s
+        # on one idle core.
+        train=TrainConfig(steps=1500, batch_tokens=128 * 8),
+        # 3e-3 after 300 steps: val 2.19; 8e-3 stalls on the plateau (2.45).
+        optim=AdamW(lr=3e-3),
         schedule=ScheduleConfig(warmup_steps=100, decay="cosine", min_lr_ratio=0.1),
         eval=EvalConfig(interval=250, batches=20),
     )
