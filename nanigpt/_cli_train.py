@@ -72,28 +72,43 @@ def dist_env() -> tuple[int, int]:
     return rank, world
 
 
+_CODE_PATHS = ("nanigpt", "presets", "pyproject.toml")
+
+
 def git_info() -> dict | None:
-    """The commit of the naniGPT checkout that is running, and whether its code (nanigpt/,
-    presets/, pyproject.toml) has uncommitted changes. None when naniGPT is not a git checkout."""
+    """The commit of the naniGPT checkout that is running, whether its code (nanigpt/, presets/,
+    pyproject.toml) has uncommitted changes, and a hash of those changes (so two dirty trees can
+    be told apart). None when naniGPT is not a git checkout."""
     root = Path(nanigpt.__file__).resolve().parent.parent
     if not (root / ".git").exists():
         return None
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=20)
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"],
-            capture_output=True, text=True, timeout=20,
-        )
-        lines = head.stdout.split()
+        head = git("rev-parse", "--show-toplevel", "HEAD")
+        lines = head.stdout.decode().split()
         # An installed naniGPT inside someone else's repository is not that repository's code.
         if head.returncode or len(lines) != 2 or Path(lines[0]).resolve() != root:
             return None
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "nanigpt", "presets", "pyproject.toml"],
-            capture_output=True, text=True, timeout=20,
-        )
+        status = git("status", "--porcelain", "-z", "--", *_CODE_PATHS)
+        if status.returncode:
+            return {"commit": lines[1], "dirty": None, "changes": None}
+        if not status.stdout:
+            return {"commit": lines[1], "dirty": False, "changes": None}
+        import xxhash
+
+        h = xxhash.xxh3_64(git("diff", "HEAD", "--binary", "--", *_CODE_PATHS).stdout)
+        for entry in sorted(status.stdout.split(b"\0")):
+            if entry.startswith(b"?? "):  # untracked: their content is part of the code too
+                f = root / entry[3:].decode(errors="surrogateescape")
+                h.update(entry)
+                if f.is_file():
+                    h.update(f.read_bytes())
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": lines[1], "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+    return {"commit": lines[1], "dirty": True, "changes": h.hexdigest()}
 
 
 def library_versions() -> dict[str, str]:
@@ -142,11 +157,9 @@ def _report_finished(run: RunDir, st: dict, cfg: Any) -> None:
     then, now = finishing.get("git") or {}, git_info() or {}
     if finishing.get("version") != nanigpt.__version__:
         _say(f"Warning: it finished with naniGPT {finishing.get('version')}; this is {nanigpt.__version__}")
-    if then.get("commit") and now.get("commit") and (then.get("commit"), then.get("dirty")) != (now.get("commit"), now.get("dirty")):
-        _say(
-            f"Warning: it finished at git commit {then['commit'][:10]}{'+dirty' if then.get('dirty') else ''}; "
-            f"this code is {now['commit'][:10]}{'+dirty' if now.get('dirty') else ''}"
-        )
+    key = ("commit", "dirty", "changes")
+    if then.get("commit") and now.get("commit") and [then.get(k) for k in key] != [now.get(k) for k in key]:
+        _say(f"Warning: it finished with the code at {_code(then)}; this code is {_code(now)}")
     before = finishing.get("data_fingerprint")
     if before:
         try:
@@ -160,6 +173,14 @@ def _report_finished(run: RunDir, st: dict, cfg: Any) -> None:
                 )
         except ConfigError as e:
             _say(f"Warning: could not check the data against the finished run's: {e}")
+
+
+def _code(git: dict) -> str:
+    """`1a2b3c4d5e` or `1a2b3c4d5e+changes 9f8e7d6c` (uncommitted changes, by their hash)."""
+    out = f"git {git['commit'][:10]}"
+    if git.get("dirty"):
+        out += f"+changes {git['changes'][:8]}" if git.get("changes") else "+dirty"
+    return out
 
 
 def _dry_run(store: RunStore, r: Any, rt: Any, world: int) -> None:

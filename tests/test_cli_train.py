@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import nanigpt
+from nanigpt._cli_train import git_info
 from nanigpt.cli import cli
 from nanigpt.conf import resolve
 from nanigpt.conf._store import RunDir, RunStore, read_jsonl
@@ -89,7 +90,7 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
     assert a["flags"]["device"] == "auto" and a["flags"]["checkpoint_every"] == 500 and a["world_size"] == 1
     assert a["version"] == nanigpt.__version__ and {"torch", "msgspec", "xxhash", "click"} <= set(a["libraries"])
     assert len(a["data_fingerprint"]) == 32 and a["host"] and a["start"] < a["end"]
-    assert a["git"] is None or set(a["git"]) == {"commit", "dirty"}
+    assert a["git"] is None or set(a["git"]) == {"commit", "dirty", "changes"}
     assert [m["step"] for m in run.metrics()] == [1, 2, 3, 4, 5, 6]
     assert st["train_loss"] == run.metrics()[-1]["loss"] and st["val_loss"] == run.metrics()[-1]["val_loss"]
 
@@ -117,7 +118,7 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
 
     # Another naniGPT version, or other data, than the ones that finished it: reported, not redone.
     lines = (run.path / "attempts.jsonl").read_text().splitlines()
-    old = json.loads(lines[-1]) | {"version": "0.0.9"}
+    old = json.loads(lines[-1]) | {"version": "0.0.9", "git": {"commit": "0" * 40, "dirty": False, "changes": None}}
     (run.path / "attempts.jsonl").write_text("\n".join([*lines[:-1], json.dumps(old)]) + "\n")
     text_backup = text.read_bytes()
     try:
@@ -128,6 +129,8 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
     assert changed.exit_code == 0 and "already finished" in changed.stdout
     warnings = changed.stderr.splitlines()
     assert warnings[0] == f"Warning: it finished with naniGPT 0.0.9; this is {nanigpt.__version__}"
+    if git_info() is not None:  # a git checkout: the commit is compared too
+        assert warnings[1].startswith("Warning: it finished with the code at git 0000000000; this code is git ")
     assert warnings[-1].startswith("Warning: the data changed since it finished: fingerprint ")
 
 
@@ -230,3 +233,14 @@ def test_kill_9_then_resume_from_the_checkpoint_across_processes(runs, text):
     assert superseded == list(range(resumed_at + 1, len(superseded) + resumed_at + 1))
     assert [m["step"] for m in run.metrics()] == list(range(1, 401))
     assert read_jsonl(run.path / "attempts.jsonl") == attempts
+
+
+def test_git_info_names_this_checkout():
+    info = git_info()
+    root = Path(nanigpt.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        assert info is None
+        return
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert info["commit"] == head and isinstance(info["dirty"], bool)
+    assert (info["changes"] is not None) == info["dirty"]
