@@ -11,6 +11,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nanigpt.cli import cli
 from nanigpt.conf import canonical_bytes, config_hash, resolve
@@ -529,3 +531,18 @@ def test_train_flag_defaults_are_runtime_options_defaults():
             assert params["progress"].default is None and f.default == "auto"
         else:
             assert params[f.name].default == f.default, f.name
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=30))
+def test_diff_tokens_survive_the_shell(runs, path):
+    """Whatever a string value holds (spaces, quotes, globs, `$`), the printed tokens split back
+    into the same tokens as a POSIX shell would split them."""
+    import shlex
+
+    from nanigpt.conf import diff, to_tokens
+
+    a, b = {"data": {"path": "x"}}, {"data": {"path": path + "!"}}
+    ra, rb = make_run(runs, a, ["x"]), make_run(runs, b, ["y"])
+    out = invoke(["diff", ra.short, rb.short, "--tokens"], runs).stdout
+    assert shlex.split(out) == to_tokens(diff(a, b))

@@ -419,3 +419,33 @@ def test_something_else_in_the_runs_place_is_a_clear_error(tmp_path):
         RunStore(tmp_path).create(h, data, {"tokens": []})
     assert str(e.value) == f"cannot create {tmp_path / h}: Not a directory (remove whatever is in its place)"
     assert os.listdir(tmp_path) == [h]
+
+
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False) | st.text(max_size=20)
+_records = st.dictionaries(st.text(min_size=1, max_size=8), _json_scalars, max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_records, max_size=12))
+def test_appended_records_read_back_in_order(tmp_path_factory, records):
+    path = tmp_path_factory.mktemp("log") / "log.jsonl"
+    from nanigpt.conf._store import append_line
+
+    for r in records:
+        append_line(path, r)
+    expect = [{k: ("inf" if v == float("inf") else "-inf" if v == float("-inf") else v) for k, v in r.items()}
+              for r in records]
+    assert read_jsonl(path) == expect
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 50), max_size=30), st.integers(-1, 50))
+def test_supersede_keeps_exactly_the_steps_up_to_the_resume_point(tmp_path_factory, steps, resume_at):
+    run = make_run(RunStore(tmp_path_factory.mktemp("runs")))
+    for i, s in enumerate(steps):
+        run.append_metrics({"step": s, "i": i})
+    run.supersede_metrics_after(resume_at)
+    run.append_metrics({"step": resume_at + 1, "i": -1})
+    kept = [{"step": s, "i": i} for i, s in enumerate(steps) if s <= resume_at] + [{"step": resume_at + 1, "i": -1}]
+    assert run.metrics() == kept
+    assert len(run.metrics(include_superseded=True)) == len(steps) + 1
