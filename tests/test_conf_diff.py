@@ -17,25 +17,25 @@ PRESETS = ["tiny", "small", "gpt2"]
 
 
 def test_changed_leaves_with_both_values():
-    a = resolve(["preset:small"]).config
-    b = resolve(["preset:small", "+large", "lr=0.01"]).config
+    a = resolve(["preset:tiny"]).config
+    b = resolve(["preset:tiny", "+large", "lr=0.01"]).config
     assert diff(a, b) == [
-        Change("model.n_embd", "changed", 128, 256),
-        Change("model.n_head", "changed", 4, 8),
-        Change("model.n_layer", "changed", 4, 8),
-        Change("optim.lr", "changed", 0.002, 0.01),
+        Change("model.n_embd", "changed", 32, 64),
+        Change("model.n_head", "changed", 2, 4),
+        Change("model.n_layer", "changed", 2, 4),
+        Change("optim.lr", "changed", 0.001, 0.01),
     ]
-    assert to_tokens(diff(a, b)) == ["model.n_embd=256", "model.n_head=8", "model.n_layer=8", "optim.lr=0.01"]
+    assert to_tokens(diff(a, b)) == ["model.n_embd=64", "model.n_head=4", "model.n_layer=4", "optim.lr=0.01"]
     assert diff(a, a) == []
 
 
 def test_union_switch_comes_first_and_replays():
-    a = resolve(["preset:small"])
-    b = resolve(["preset:small", "optim=sgd", "momentum=0.5", "lr=0.002"])
+    a = resolve(["preset:tiny"])
+    b = resolve(["preset:tiny", "optim=sgd", "momentum=0.5", "lr=0.001"])
     changes = diff(a.config, b.config)
     assert changes[0] == Change(
         "optim.type", "changed", "adamw", "sgd",
-        {"type": "sgd", "lr": 0.002, "momentum": 0.5, "nesterov": False, "weight_decay": 0.0},
+        {"type": "sgd", "lr": 0.001, "momentum": 0.5, "nesterov": False, "weight_decay": 0.0},
     )
     assert {c.path: c.kind for c in changes} == {
         "optim.type": "changed",
@@ -46,7 +46,7 @@ def test_union_switch_comes_first_and_replays():
         "optim.weight_decay": "changed",
     }  # lr is equal in both, so not a change, yet the tokens must still set it after the switch:
     tokens = to_tokens(changes)
-    assert tokens[0] == "optim=sgd" and "optim.lr=0.002" in tokens
+    assert tokens[0] == "optim=sgd" and "optim.lr=0.001" in tokens
     assert resolve([*a.tokens, *tokens]).hash == b.hash
 
 

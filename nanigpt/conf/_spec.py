@@ -247,6 +247,20 @@ def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> bool:
 # The result
 
 
+_BASE_BLAME: dict[tuple[int, str], tuple[tuple[str, ...], dict[str, str]]] = {}
+
+
+def _base_blame(paths: tuple[str, ...], start: str) -> dict[str, str]:
+    """{path: start} for every path, built once per (shape, start) and copied per resolve."""
+    key = (id(paths), start)
+    hit = _BASE_BLAME.get(key)
+    if hit is None or hit[0] is not paths:
+        if len(_BASE_BLAME) > 256:
+            _BASE_BLAME.clear()
+        hit = _BASE_BLAME[key] = (paths, dict.fromkeys(paths, start))
+    return hit[1]
+
+
 class Resolved:
     """A resolved spec: the validated config, its content address and where each value came from."""
 
@@ -278,7 +292,7 @@ class Resolved:
         """Leaf path -> the token that last changed it; leaves no token changed map to `start`."""
         if self._blame is None:
             paths = self._paths if self._paths is not None else leaf_paths(self.config)
-            blame = dict.fromkeys(paths, self.start)
+            blame = _base_blame(paths, self.start).copy()
             tokens = self.tokens
             for p, i in self._changed.items():
                 if p in blame:  # not a leaf of a variant that a later token switched away
@@ -838,18 +852,31 @@ class Resolver:
         )
 
     def _check(self, x: Any, prefix: str) -> None:
+        """Every struct's check(), children before parents (a rule may assume valid parts)."""
         own, below = _check_plan(type(x), prefix)
         for name, p in below:
             sub = getattr(x, name)
-            if sub is not None:
+            if sub is None:
+                continue
+            sub_own, sub_below = _check_plan(type(sub), p)
+            if sub_below:
                 self._check(sub, p)
+            elif sub_own:  # a leaf-level section, checked here without another call
+                try:
+                    sub.check()
+                except CheckError as e:
+                    self._anchor_all(e, p)
+                    raise
         if own:
             try:
                 x.check()
             except CheckError as e:
-                e.paths = tuple(self._anchor(p, prefix) for p in e.paths)
-                e.path = e.paths[0] if e.paths else None
+                self._anchor_all(e, prefix)
                 raise
+
+    def _anchor_all(self, e: CheckError, prefix: str) -> None:
+        e.paths = tuple(self._anchor(p, prefix) for p in e.paths)
+        e.path = e.paths[0] if e.paths else None
 
     def _anchor(self, p: str, prefix: str) -> str:
         """A check's path from the root: checks name paths from the root; a struct mounted
