@@ -546,3 +546,23 @@ def test_diff_tokens_survive_the_shell(runs, path):
     ra, rb = make_run(runs, a, ["x"]), make_run(runs, b, ["y"])
     out = invoke(["diff", ra.short, rb.short, "--tokens"], runs).stdout
     assert shlex.split(out) == to_tokens(diff(a, b))
+
+
+def test_show_a_running_run_names_its_process(runs):
+    import os
+    import socket
+
+    run = make_run(runs, CFG_A, ["preset:tiny"])
+    run.write_status(steps=100)
+    with run.lock():
+        run.begin_attempt({"start": "2025-01-02T03:05:00.000Z", "world_size": 2, "device": "cuda:0"})
+        run.append_metrics({"step": 40, "loss": 2.0})
+        lines = invoke(["show", run.short], runs).stdout.splitlines()
+        holder = json.loads((run.path / "lock").read_text())
+    assert lines[2] == (f"status    running: step 40/100, train loss 2.0000 "
+                        f"(pid {os.getpid()} on {socket.gethostname()} since {holder['start']})")
+    assert lines[5].startswith("   1  2025-01-02T03:05:00.000Z  running at step 40")
+    assert "cuda:0 x2" in lines[5]
+    assert invoke(["show", run.short], runs).stdout.splitlines()[2] == (
+        "status    interrupted at step 40/100, train loss 2.0000 (train it again to resume)"
+    )

@@ -354,12 +354,12 @@ class RunDir:
                 st["holder"] = holder
             else:
                 st["state"] = "interrupted"
-                st.update(self._progress_since(st))
+            st.update(self._progress_since(st))
         return st
 
     def _progress_since(self, st: dict) -> dict:
-        """Step and losses of the metrics logged after the last status write: a dead process's
-        status lags its metrics by up to `_STATUS_EVERY_S`."""
+        """Step and losses of the metrics logged after the last status write: a live or dead
+        trainer's status lags its metrics by up to `_STATUS_EVERY_S`."""
         try:
             with open(self.path / "metrics.jsonl", "rb") as f:
                 start = max(0, f.seek(0, os.SEEK_END) - 65536)
