@@ -544,7 +544,7 @@ def test_diff_tokens_survive_the_shell(runs, path):
 
     a, b = {"data": {"path": "x"}}, {"data": {"path": path + "!"}}
     ra, rb = make_run(runs, a, ["x"]), make_run(runs, b, ["y"])
-    out = invoke(["diff", ra.short, rb.short, "--tokens"], runs).stdout
+    out = invoke(["diff", ra.short, rb.short, "--tokens"], runs).stdout_bytes.decode()  # .stdout folds \r\n
     assert shlex.split(out) == to_tokens(diff(a, b))
 
 
