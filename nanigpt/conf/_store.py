@@ -19,6 +19,17 @@ whose lock nobody holds is a run whose process died: it reads as `interrupted`.
 Every hash argument is checked to be hex before any path is built from it, so nothing here
 reads or writes outside the runs directory. Torch-free and schema-free: stored configs are plain
 JSON, re-hashed without knowing what the fields mean.
+
+    >>> import shutil, tempfile
+    >>> from nanigpt.conf import canonical_bytes, config_hash
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> cfg = {"model": {"n_layer": 2}}
+    >>> run, created = store.create(config_hash(cfg), canonical_bytes(cfg), {"tokens": ["model.n_layer=2"]})
+    >>> created, store.resolve_hash(run.hash[:6]) == run.hash, run.status()["state"]
+    (True, True, 'created')
+    >>> store.load_config(run.hash[:6]) == (run.hash, cfg)
+    True
+    >>> shutil.rmtree(store.root)
 """
 
 from __future__ import annotations
