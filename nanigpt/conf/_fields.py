@@ -119,7 +119,7 @@ def completions(prefix: str, cfg: Any, *, presets: Iterable[str] = (), patches: 
         x: Any = cfg
         names = path.split(".")
         if len(names) == 1 and isinstance(cfg, msgspec.Struct) and path not in spec_of(type(cfg)).fields:
-            from nanigpt.conf._spec import _find
+            from nanigpt.conf._walk import _find
 
             found = _find(cfg, path)
             if len(found) == 1:  # a bare name: complete the value of the field it names
@@ -151,7 +151,7 @@ def completions(prefix: str, cfg: Any, *, presets: Iterable[str] = (), patches: 
             if f.kind == UNION:
                 out.append(f"{p}=")
     if not head and isinstance(cfg, msgspec.Struct):
-        from nanigpt.conf._spec import leaf_paths
+        from nanigpt.conf._walk import leaf_paths
 
         names: dict[str, int] = {}
         for p in leaf_paths(cfg):

@@ -17,25 +17,17 @@ The generic machinery takes the root type as a parameter (`Resolver(root, regist
 from __future__ import annotations
 
 import functools
-import re
-from itertools import compress as _compress
-from operator import is_not as _is_not
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
-from msgspec import convert as _convert
-from msgspec import to_builtins as _to_builtins
-from msgspec.structs import astuple as _astuple
 from msgspec.structs import replace
 
 from nanigpt.conf._canon import _encode, canonical_bytes
 from nanigpt.conf._canon import _hex as _xxh3
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
-    CheckError,
     ConfigError,
-    InvalidValueError,
     PatchError,
     RunRefError,
     TokenSyntaxError,
@@ -46,205 +38,24 @@ from nanigpt.conf._errors import (
     ValueTypeError,
     VariantFieldError,
 )
+from nanigpt.conf._grammar import parse_token
 from nanigpt.conf._lens import Traversal, suggest
 from nanigpt.conf._patch import Patch, PatchFactory
 from nanigpt.conf._registry import Registry, default_registry
-from nanigpt.conf._struct import Config
 from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
+from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, format_value
+from nanigpt.conf._walk import _candidates, _find, _mark, field_at, leaf_paths
+
+__all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
 DEFAULTS_TOKEN = "<defaults>"
-_GRAMMAR = "a token is preset:NAME, run:HASH, +PATCH, +FACTORY:ARGS, path=value or ...name=value"
 
 
 class RunSource(Protocol):
     """Where `run:HASH` finds a past run: the run store."""
 
     def load_config(self, prefix: str) -> tuple[str, dict]: ...
-
-
-class _Missing:
-    """A required field of a variant that `section=tag` created; a later token must set it."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<required>"
-
-
-MISSING = _Missing()
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing tokens (pure functions of the text, so cached)
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_token(tok: str) -> tuple[str, ...]:
-    """Classify one token: ("preset", name), ("run", prefix), ("patch", name, args|""),
-    ("every", name, value) or ("set", path, value). Raises TokenSyntaxError."""
-    if not tok:
-        raise TokenSyntaxError("empty token", token=tok, suggestion=_GRAMMAR)
-    if tok.startswith("preset:"):
-        name = tok[7:]
-        if not name:
-            raise TokenSyntaxError("`preset:` needs a name", token=tok, suggestion="e.g. preset:small")
-        return ("preset", name)
-    if tok.startswith("run:"):
-        h = tok[4:].lower()
-        if len(h) < 4 or not all(c in "0123456789abcdef" for c in h):
-            raise TokenSyntaxError(
-                f"`run:` needs a hash or a unique prefix of at least 4 hex digits, got `{tok[4:]}`",
-                token=tok,
-                suggestion="`nanigpt runs` lists them",
-            )
-        return ("run", h)
-    if tok.startswith("+"):
-        name, colon, args = tok[1:].partition(":")
-        if not name:
-            raise TokenSyntaxError(
-                "`+` needs a patch name", token=tok, suggestion="e.g. +large; `nanigpt patches` lists them"
-            )
-        if colon and not args:
-            raise TokenSyntaxError(
-                f"`+{name}:` has no arguments after `:`", token=tok, suggestion=f"write +{name}:ARG or +{name}"
-            )
-        return ("patch", name, args if colon else None)
-    path, eq, value = tok.partition("=")
-    if not eq:
-        raise TokenSyntaxError(f"`{tok}` is not a token", token=tok, suggestion=_GRAMMAR)
-    every = path.startswith("...")
-    name = path[3:] if every else path
-    if not name:
-        raise TokenSyntaxError(
-            f"no field name before `=`", token=tok, suggestion=f"write path=value, e.g. lr={value or '3e-4'}"
-        )
-    if value.startswith("="):
-        raise TokenSyntaxError(
-            "`==` is not an assignment", token=tok, suggestion=f"write {path}={value.lstrip('=') or 'VALUE'}"
-        )
-    if not value:
-        raise TokenSyntaxError(
-            f"no value after `{path}=`", token=tok, suggestion=f"write {path}=VALUE, or {path}=null for none"
-        )
-    parts = name.split(".")
-    if not all(p.isidentifier() for p in parts) or (every and len(parts) > 1):
-        raise TokenSyntaxError(
-            f"`{path}` is not a field path",
-            token=tok,
-            suggestion="a dotted path of field names (optim.lr), a field name (lr), or ...name",
-        )
-    return ("every", name, value) if every else ("set", name, value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Walking configs: paths of leaves, and which leaves a token changed
-
-
-_PATHS: dict[tuple[type, str], tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], str | None]] = {}
-
-
-def _paths(t: type, prefix: str):
-    """(leaf (name, path) pairs, section (name, path) pairs, tag path or None) of type `t` at
-    `prefix`, cached: the path strings are built once, not on every resolve."""
-    key = (t, prefix)
-    p = _PATHS.get(key)
-    if p is None:
-        s = spec_of(t)
-        dot = prefix + "." if prefix else ""
-        p = _PATHS[key] = (
-            tuple((n, dot + n) for n in s.leaves),
-            tuple((f.name, dot + f.name) for f in s.sections),
-            dot + s.tag_field if s.tag_field else None,
-        )
-    return p
-
-
-def _all_leaves(x: Any, prefix: str, out: list[str]) -> None:
-    if x is None or not isinstance(x, msgspec.Struct):
-        out.append(prefix)
-        return
-    leaves, sections, tag = _paths(type(x), prefix)
-    if tag:
-        out.append(tag)
-    out.extend(p for _, p in leaves)
-    for name, p in sections:
-        _all_leaves(getattr(x, name), p, out)
-
-
-def _shape(x: Any) -> Any:
-    """The types of a config's structs, nested: all that its set of leaf paths depends on."""
-    t = type(x)
-    s = _SPECS.get(t)
-    if s is None:
-        if not isinstance(x, msgspec.Struct):
-            return None
-        s = spec_of(t)
-    if not s.sections:
-        return t
-    return (t, *[_shape(getattr(x, f.name)) for f in s.sections])
-
-
-_LEAF_PATHS: dict[Any, tuple[str, ...]] = {}
-
-
-def leaf_paths(cfg: Any) -> tuple[str, ...]:
-    """Every leaf path of a config struct, union tags (`optim.type`) included, in field order."""
-    key = _shape(cfg)
-    out = _LEAF_PATHS.get(key)
-    if out is None:
-        acc: list[str] = []
-        _all_leaves(cfg, "", acc)
-        out = _LEAF_PATHS[key] = tuple(acc)
-    return out
-
-
-_ROWS: dict[tuple[type, str], tuple[tuple[str, bool], ...]] = {}
-
-
-def _rows(t: type, prefix: str) -> tuple[tuple[str, bool], ...]:
-    """(path, is a section) for each field of `t` at `prefix`, in field (= astuple) order."""
-    key = (t, prefix)
-    rows = _ROWS.get(key)
-    if rows is None:
-        dot = prefix + "." if prefix else ""
-        rows = _ROWS[key] = tuple((dot + f.name, f.kind != LEAF) for f in spec_of(t).fields.values())
-    return rows
-
-
-def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> bool:
-    """Record token `i` as the owner of every leaf whose value differs from `a` to `b`; True if
-    a section changed type (a union switch), which changes the set of leaf paths.
-
-    Sub-structs that are the same object are skipped: a token that touched one field costs a
-    walk down one path, not over the whole tree.
-    """
-    t = type(b)
-    if type(a) is not t or not isinstance(b, msgspec.Struct):
-        # a union switch (or a section set to/from null): every leaf below belongs to this token
-        out: list[str] = []
-        _all_leaves(b, prefix, out)
-        for p in out:
-            changed[p] = i
-        return True
-    reshaped = False
-    rows = _rows(t, prefix)
-    xs = _astuple(a)
-    ys = _astuple(b)
-    # the identity scan runs in C; the Python loop sees only the fields that are new objects
-    for k in _compress(range(len(xs)), map(_is_not, xs, ys)):
-        p, section = rows[k]
-        x = xs[k]
-        y = ys[k]
-        if section:
-            reshaped = _mark(x, y, p, i, changed) or reshaped
-        elif x != y or type(x) is not type(y):
-            changed[p] = i
-    return reshaped
-
-
-# ---------------------------------------------------------------------------------------------
-# The result
 
 
 _BASE_BLAME: dict[tuple[int, str], tuple[tuple[str, ...], dict[str, str]]] = {}
@@ -304,67 +115,6 @@ class Resolved:
         return f"Resolved({self.short}, {' '.join(self.tokens) or self.start!r})"
 
 
-# ---------------------------------------------------------------------------------------------
-# The resolver
-
-
-class _Invalid(ConfigError):
-    """msgspec's validation message, before it is mapped to a path and a token."""
-
-    def __init__(self, message: str, builtins: Any) -> None:
-        super().__init__(message)
-        self.builtins = builtins
-
-
-class _Unencodable(Exception):
-    """The config holds an object that is not config data (found and named by _bad_object)."""
-
-
-class _Trace:
-    """Which token last changed each leaf, for naming the token behind a validation error."""
-
-    __slots__ = ("tokens", "start", "changed")
-
-    def __init__(self, tokens: tuple[str, ...], start: str, changed: dict[str, int]) -> None:
-        self.tokens = tokens
-        self.start = start
-        self.changed = changed
-
-    def token_for(self, path: str) -> str:
-        """The token that last set `path` (or, for a section, any leaf below it)."""
-        i = self.changed.get(path)
-        if i is not None:
-            return self.tokens[i]
-        return self.latest((path,))
-
-    def latest(self, paths: Iterable[str]) -> str:
-        """The last token that set any of `paths` or a leaf below one of them."""
-        idx = [i for q, i in self.changed.items() for p in paths if q == p or q.startswith(p + ".")]
-        return self.tokens[max(idx)] if idx else self.start
-
-
-_CHECKS: dict[tuple[type, str], tuple[bool, tuple[tuple[str, str], ...]]] = {}
-
-
-def _check_plan(t: type, prefix: str = "") -> tuple[bool, tuple[tuple[str, str], ...]]:
-    """(whether `t` has cross-field rules of its own, (name, path) of the sections below that
-    may have some), per type and mount point, computed once."""
-    key = (t, prefix)
-    plan = _CHECKS.get(key)
-    if plan is None:
-        fn = getattr(t, "check", None)
-        own = callable(fn) and fn is not Config.check
-        _CHECKS[key] = (own, ())  # provisional, for (forbidden) recursive types
-        dot = prefix + "." if prefix else ""
-        below = tuple(
-            (f.name, dot + f.name)
-            for f in spec_of(t).sections
-            if any(_check_plan(v, dot + f.name)[0] or _check_plan(v, dot + f.name)[1] for v in f.types)
-        )
-        plan = _CHECKS[key] = (own, below)
-    return plan
-
-
 def _default_instance(t: type) -> Any:
     s = spec_of(t)
     return t(**{f.name: MISSING for f in s.fields.values() if f.required})
@@ -380,6 +130,7 @@ class Resolver:
         self.default_preset = default_preset
         self._known: dict[int, tuple[Any, tuple[str, ...]]] = {}
         self._root_fields = spec_of(root).fields
+        self._validator = Validator(root)
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -527,7 +278,7 @@ class Resolver:
         s = spec_of(type(x))
         if where:
             # a field of another variant of this union section?
-            parent_field = self._field_at(names[:i])
+            parent_field = field_at(self.root, names[:i])
             if parent_field is not None and parent_field.kind == UNION:
                 have = [tag for tag, t in parent_field.variants.items() if name in spec_of(t).fields]
                 if have:
@@ -541,17 +292,6 @@ class Resolver:
         if hint is None and where == "":
             hint = self._bare_hint(name)
         raise UnknownFieldError(f"unknown field `{path}`", path=path, token=tok, suggestion=hint)
-
-    def _field_at(self, names: list[str]) -> FieldSpec | None:
-        """The field spec at a path by types alone (the first variant that has each name)."""
-        ts = [self.root]
-        f = None
-        for name in names:
-            f = next((spec_of(t).fields[name] for t in ts if name in spec_of(t).fields), None)
-            if f is None:
-                return None
-            ts = list(f.types)
-        return f
 
     def _bare(self, cfg: Any, name: str, tok: str) -> str:
         found = _find(cfg, name)
@@ -729,12 +469,12 @@ class Resolver:
             if cfg is not before and _mark(before, cfg, "", i, changed):
                 reshaped = True
         try:
-            config = self._validate(cfg)
-        except _Unencodable:
-            self._bad_object(cfg, _Trace(tokens, start, changed))
+            config = self._validator.validate(cfg)
+        except Unencodable:
+            self._validator.bad_object(cfg, Trace(tokens, start, changed))
             raise
         except ConfigError as e:
-            raise self._attribute(e, _Trace(tokens, start, changed)) from None
+            raise self._validator.attribute(e, Trace(tokens, start, changed)) from None
         canonical = _encode(config)
         if b"null" in canonical or b"-0.0" in canonical:
             canonical = canonical_bytes(config)  # the slow, exact path: see _canon
@@ -762,181 +502,6 @@ class Resolver:
             elif w in names_below(self.root):
                 e.suggestion = f"did you mean `{w}=VALUE`?"
         return e
-
-    # -- validation ----------------------------------------------------------------------------
-
-    def _validate(self, cfg: Any) -> Any:
-        """The one validation: types and `Meta` ranges by msgspec, then every struct's check()."""
-        try:
-            b = _to_builtins(cfg)
-        except TypeError:
-            raise _Unencodable() from None
-        try:
-            v = _convert(b, self.root)
-        except msgspec.ValidationError as e:
-            raise _Invalid(str(e), b) from None
-        self._check(v, "")
-        return v
-
-    def _attribute(self, e: ConfigError, trace: _Trace) -> ConfigError:
-        """The validation error `e`, made to name the tokens behind it."""
-        if isinstance(e, _Invalid):
-            return self._map_error(e.message, e.builtins, trace)
-        if isinstance(e, CheckError):
-            e.tokens = {p: trace.token_for(p) for p in e.paths}
-            if e.token is None and e.paths:
-                e.token = trace.latest(e.paths)
-        return e
-
-    def _bad_object(self, cfg: Any, trace: _Trace) -> None:
-        """Find the leaf that msgspec cannot encode and raise an error naming it."""
-        for path in leaf_paths(cfg):
-            x = cfg
-            try:
-                for n in path.split("."):
-                    x = getattr(x, n)
-            except AttributeError:
-                continue  # a tag path
-            tok = trace.token_for(path)
-            if x is MISSING:
-                sec, _, name = path.rpartition(".")
-                tag = spec_of(type(self._parent_of(cfg, path))).tag
-                raise ValueTypeError(
-                    f"`{path}` is required by `{sec}={tag}` and was not set",
-                    path=path,
-                    token=tok,
-                    suggestion=f"add {path}=...",
-                )
-            try:
-                msgspec.to_builtins(x)
-            except TypeError:
-                raise ValueTypeError(
-                    f"`{path}` holds a {type(x).__name__} ({x!r}), which is not config data",
-                    path=path,
-                    token=tok,
-                    suggestion="a config holds numbers, strings, booleans, null, tuples and sections",
-                ) from None
-
-    @staticmethod
-    def _parent_of(cfg: Any, path: str) -> Any:
-        x = cfg
-        for n in path.split(".")[:-1]:
-            x = getattr(x, n)
-        return x
-
-    def _map_error(self, msg: str, b: dict, trace: _Trace) -> ConfigError:
-        m = re.match(r"^(.*) - at `\$(.*)`$", msg)
-        what, where = (m.group(1), m.group(2)) if m else (msg, "")
-        dotted = re.sub(r"\[\d+\]", "", where).lstrip(".")
-        req = re.match(r"Object missing required field `(.*)`", what)
-        if req:
-            dotted = f"{dotted}.{req.group(1)}" if dotted else req.group(1)
-            tok = trace.token_for(dotted)
-            return ValueTypeError(
-                f"`{dotted}` is required and was not set", path=dotted, token=tok, suggestion=f"add {dotted}=..."
-            )
-        value: Any = b
-        for n in dotted.split(".") if dotted else ():
-            value = value.get(n) if isinstance(value, dict) else None
-        tok = trace.token_for(dotted)
-        shown = format_value(value)
-        f = self._field_at(dotted.split(".")) if dotted else None
-        hint = None
-        if f is not None and f.kind == LEAF and not f.required:
-            hint = f"the default is {dotted}={format_value(f.default)}"
-        text = what[0].lower() + what[1:] if what else what
-        if "got" in what or "Invalid enum" in what:
-            return ValueTypeError(f"`{dotted}`={shown}: {text}", path=dotted, token=tok, suggestion=hint)
-        return InvalidValueError(
-            f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok, suggestion=hint
-        )
-
-    def _check(self, x: Any, prefix: str) -> None:
-        """Every struct's check(), children before parents (a rule may assume valid parts)."""
-        own, below = _check_plan(type(x), prefix)
-        for name, p in below:
-            sub = getattr(x, name)
-            if sub is None:
-                continue
-            sub_own, sub_below = _check_plan(type(sub), p)
-            if sub_below:
-                self._check(sub, p)
-            elif sub_own:  # a leaf-level section, checked here without another call
-                try:
-                    sub.check()
-                except CheckError as e:
-                    self._anchor_all(e, p)
-                    raise
-        if own:
-            try:
-                x.check()
-            except CheckError as e:
-                self._anchor_all(e, prefix)
-                raise
-
-    def _anchor_all(self, e: CheckError, prefix: str) -> None:
-        e.paths = tuple(self._anchor(p, prefix) for p in e.paths)
-        e.path = e.paths[0] if e.paths else None
-
-    def _anchor(self, p: str, prefix: str) -> str:
-        """A check's path from the root: checks name paths from the root; a struct mounted
-        elsewhere (or generic code) may name them relative to itself."""
-        if not prefix or p.startswith(prefix + ".") or p == prefix:
-            return p
-        if self._field_at(p.split(".")) is not None:
-            return p
-        return f"{prefix}.{p}"
-
-
-_CANDIDATES: dict[tuple[type, str], tuple[tuple[str, tuple[str, ...]], ...]] = {}
-
-
-def _candidates(root: type, name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Every path at which a field `name` may be, over all union variants, computed once per
-    (root, name); which of them exist depends on the current variants."""
-    key = (root, name)
-    c = _CANDIDATES.get(key)
-    if c is None:
-        out: dict[str, None] = {}
-
-        def walk(t: type, prefix: str) -> None:
-            s = spec_of(t)
-            dot = prefix + "." if prefix else ""
-            if name in s.fields or (name == s.tag_field and prefix):
-                out[dot + name] = None
-            for f in s.sections:
-                if f.name != name:
-                    for sub in f.types:
-                        if name in names_below(sub) or _tagged_below(sub, name):
-                            walk(sub, dot + f.name)
-
-        walk(root, "")
-        c = _CANDIDATES[key] = tuple((p, tuple(p.split("."))) for p in out)
-    return c
-
-
-def _exists(cfg: Any, names: tuple[str, ...]) -> bool:
-    x = cfg
-    last = len(names) - 1
-    for i, n in enumerate(names):
-        s = _SPECS.get(type(x))
-        if s is None:
-            return False
-        if n not in s.fields:
-            return i == last and n == s.tag_field
-        x = getattr(x, n)
-    return True
-
-
-def _find(cfg: Any, name: str) -> list[str]:
-    """Paths of fields called `name` in the current config (current union variants only)."""
-    return [p for p, names in _candidates(type(cfg), name) if _exists(cfg, names)]
-
-
-@functools.cache
-def _tagged_below(t: type, name: str) -> bool:
-    s = spec_of(t)
-    return s.tag_field == name or any(_tagged_below(sub, name) for f in s.sections for sub in f.types)
 
 
 def resolve(

@@ -1,0 +1,221 @@
+"""The one validation of a resolved config, and errors that name the token behind a bad value.
+
+Types and `Meta` ranges are checked by `msgspec.convert(msgspec.to_builtins(cfg), Root)` (the
+only place they are: msgspec's `__init__` and `replace` check neither), then each struct's
+`check()` runs, children before parents. A failure is mapped to the field path and, through the
+resolver's record of which token last changed each leaf, to the token that set the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from msgspec import convert as _convert
+from msgspec import to_builtins as _to_builtins
+
+from nanigpt.conf._errors import CheckError, ConfigError, InvalidValueError, ValueTypeError
+from nanigpt.conf._struct import Config
+from nanigpt.conf._types import LEAF, spec_of
+from nanigpt.conf._values import format_value
+from nanigpt.conf._walk import field_at, leaf_paths
+
+
+class _Missing:
+    """A required field of a variant that `section=tag` created; a later token must set it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+MISSING = _Missing()
+
+
+class Invalid(ConfigError):
+    """msgspec's validation message, before it is mapped to a path and a token."""
+
+    def __init__(self, message: str, builtins: Any) -> None:
+        super().__init__(message)
+        self.builtins = builtins
+
+
+class Unencodable(Exception):
+    """The config holds an object that is not config data (found and named by _bad_object)."""
+
+
+class Trace:
+    """Which token last changed each leaf, for naming the token behind a validation error."""
+
+    __slots__ = ("tokens", "start", "changed")
+
+    def __init__(self, tokens: tuple[str, ...], start: str, changed: dict[str, int]) -> None:
+        self.tokens = tokens
+        self.start = start
+        self.changed = changed
+
+    def token_for(self, path: str) -> str:
+        """The token that last set `path` (or, for a section, any leaf below it)."""
+        i = self.changed.get(path)
+        if i is not None:
+            return self.tokens[i]
+        return self.latest((path,))
+
+    def latest(self, paths: Iterable[str]) -> str:
+        """The last token that set any of `paths` or a leaf below one of them."""
+        idx = [i for q, i in self.changed.items() for p in paths if q == p or q.startswith(p + ".")]
+        return self.tokens[max(idx)] if idx else self.start
+
+
+_CHECKS: dict[tuple[type, str], tuple[bool, tuple[tuple[str, str], ...]]] = {}
+
+
+def _check_plan(t: type, prefix: str = "") -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """(whether `t` has cross-field rules of its own, (name, path) of the sections below that
+    may have some), per type and mount point, computed once."""
+    key = (t, prefix)
+    plan = _CHECKS.get(key)
+    if plan is None:
+        fn = getattr(t, "check", None)
+        own = callable(fn) and fn is not Config.check
+        _CHECKS[key] = (own, ())  # provisional, for (forbidden) recursive types
+        dot = prefix + "." if prefix else ""
+        below = tuple(
+            (f.name, dot + f.name)
+            for f in spec_of(t).sections
+            if any(_check_plan(v, dot + f.name)[0] or _check_plan(v, dot + f.name)[1] for v in f.types)
+        )
+        plan = _CHECKS[key] = (own, below)
+    return plan
+
+
+class Validator:
+    """Validates configs of type `root`."""
+
+    def __init__(self, root: type) -> None:
+        self.root = root
+
+    def validate(self, cfg: Any) -> Any:
+        """The one validation: types and `Meta` ranges by msgspec, then every struct's check()."""
+        try:
+            b = _to_builtins(cfg)
+        except TypeError:
+            raise Unencodable() from None
+        try:
+            v = _convert(b, self.root)
+        except msgspec.ValidationError as e:
+            raise Invalid(str(e), b) from None
+        self._check(v, "")
+        return v
+
+    def attribute(self, e: ConfigError, trace: Trace) -> ConfigError:
+        """The validation error `e`, made to name the tokens behind it."""
+        if isinstance(e, Invalid):
+            return self._map_error(e.message, e.builtins, trace)
+        if isinstance(e, CheckError):
+            e.tokens = {p: trace.token_for(p) for p in e.paths}
+            if e.token is None and e.paths:
+                e.token = trace.latest(e.paths)
+        return e
+
+    def bad_object(self, cfg: Any, trace: Trace) -> None:
+        """Find the leaf that msgspec cannot encode and raise an error naming it."""
+        for path in leaf_paths(cfg):
+            x = cfg
+            try:
+                for n in path.split("."):
+                    x = getattr(x, n)
+            except AttributeError:
+                continue  # a tag path
+            tok = trace.token_for(path)
+            if x is MISSING:
+                sec, _, name = path.rpartition(".")
+                tag = spec_of(type(self._parent_of(cfg, path))).tag
+                raise ValueTypeError(
+                    f"`{path}` is required by `{sec}={tag}` and was not set",
+                    path=path,
+                    token=tok,
+                    suggestion=f"add {path}=...",
+                )
+            try:
+                msgspec.to_builtins(x)
+            except TypeError:
+                raise ValueTypeError(
+                    f"`{path}` holds a {type(x).__name__} ({x!r}), which is not config data",
+                    path=path,
+                    token=tok,
+                    suggestion="a config holds numbers, strings, booleans, null, tuples and sections",
+                ) from None
+
+    @staticmethod
+    def _parent_of(cfg: Any, path: str) -> Any:
+        x = cfg
+        for n in path.split(".")[:-1]:
+            x = getattr(x, n)
+        return x
+
+    def _map_error(self, msg: str, b: dict, trace: Trace) -> ConfigError:
+        m = re.match(r"^(.*) - at `\$(.*)`$", msg)
+        what, where = (m.group(1), m.group(2)) if m else (msg, "")
+        dotted = re.sub(r"\[\d+\]", "", where).lstrip(".")
+        req = re.match(r"Object missing required field `(.*)`", what)
+        if req:
+            dotted = f"{dotted}.{req.group(1)}" if dotted else req.group(1)
+            tok = trace.token_for(dotted)
+            return ValueTypeError(
+                f"`{dotted}` is required and was not set", path=dotted, token=tok, suggestion=f"add {dotted}=..."
+            )
+        value: Any = b
+        for n in dotted.split(".") if dotted else ():
+            value = value.get(n) if isinstance(value, dict) else None
+        tok = trace.token_for(dotted)
+        shown = format_value(value)
+        f = field_at(self.root, dotted.split(".")) if dotted else None
+        hint = None
+        if f is not None and f.kind == LEAF and not f.required:
+            hint = f"the default is {dotted}={format_value(f.default)}"
+        text = what[0].lower() + what[1:] if what else what
+        if "got" in what or "Invalid enum" in what:
+            return ValueTypeError(f"`{dotted}`={shown}: {text}", path=dotted, token=tok, suggestion=hint)
+        return InvalidValueError(
+            f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok, suggestion=hint
+        )
+
+    def _check(self, x: Any, prefix: str) -> None:
+        """Every struct's check(), children before parents (a rule may assume valid parts)."""
+        own, below = _check_plan(type(x), prefix)
+        for name, p in below:
+            sub = getattr(x, name)
+            if sub is None:
+                continue
+            sub_own, sub_below = _check_plan(type(sub), p)
+            if sub_below:
+                self._check(sub, p)
+            elif sub_own:  # a leaf-level section, checked here without another call
+                try:
+                    sub.check()
+                except CheckError as e:
+                    self._anchor_all(e, p)
+                    raise
+        if own:
+            try:
+                x.check()
+            except CheckError as e:
+                self._anchor_all(e, prefix)
+                raise
+
+    def _anchor_all(self, e: CheckError, prefix: str) -> None:
+        e.paths = tuple(self._anchor(p, prefix) for p in e.paths)
+        e.path = e.paths[0] if e.paths else None
+
+    def _anchor(self, p: str, prefix: str) -> str:
+        """A check's path from the root: checks name paths from the root; a struct mounted
+        elsewhere (or generic code) may name them relative to itself."""
+        if not prefix or p.startswith(prefix + ".") or p == prefix:
+            return p
+        if field_at(self.root, p.split(".")) is not None:
+            return p
+        return f"{prefix}.{p}"
