@@ -128,11 +128,10 @@ class Target:
 def load_target(store: RunStore, words: list[str]) -> Target:
     """A run when `words` is one hex word (a hash prefix), else the spec `words` resolved."""
     if len(words) == 1 and _HASHLIKE.fullmatch(words[0]):
-        run = store.run(words[0])
-        cfg = run.config_dict()
-        recipe = run.recipe()
-        return Target(run.hash, cfg, list(recipe["tokens"]), recipe.get("start") or "", recipe.get("blame") or {},
-                      run)
+        stored = store.run(words[0])
+        recipe = stored.recipe()
+        return Target(stored.hash, stored.config_dict(), list(recipe["tokens"]), recipe.get("start") or "",
+                      recipe.get("blame") or {}, stored)
     from nanigpt.conf import resolve
 
     r = resolve(list(words), runs=store)
@@ -153,12 +152,12 @@ def _ordered(d: dict) -> list[tuple[str, Any]]:
 
 def render_config(t: Target, out: Out, *, blame: bool) -> list[str]:
     """The config as an indented tree; recipe-set values bold (terminal) or marked `*`."""
-    rows: list[tuple[int, str, str | None, str | None]] = []  # (depth, key, value, path)
+    rows: list[tuple[int, str, str | None, str]] = []  # (depth, key, value or None for a section, path)
 
     def walk(d: dict, depth: int, prefix: str) -> None:
         for k, v in _ordered(d):
             if isinstance(v, dict) and v:
-                rows.append((depth, k, None, None))
+                rows.append((depth, k, None, f"{prefix}{k}"))
                 walk(v, depth + 1, f"{prefix}{k}.")
             else:
                 rows.append((depth, k, fmt(v), f"{prefix}{k}"))
@@ -430,10 +429,10 @@ def registry_command(kind: str, *, as_json: bool) -> None:
 
     reg = default_registry()
     entries = list((reg.presets if kind == "presets" else reg.patches).values())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in entries:
         usage = getattr(e, "usage", None)
-        name = (f"preset:{e.name}" if kind == "presets" else usage if usage else f"+{e.name}")
+        name = f"preset:{e.name}" if kind == "presets" else str(usage or f"+{e.name}")
         rows.append({"name": e.name, "usage": name, "doc": e.doc, "summary": e.summary, "source": e.source})
     if as_json:
         echo_json(rows)

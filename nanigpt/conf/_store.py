@@ -465,10 +465,10 @@ class RunDir:
             self._status = None  # whatever was cached before we held the lock may be stale
             self._remove_stale_temps()
             return self._lock
-        holder = _read_holder(path)
+        held_by = _read_holder(path)
         raise RunLocked(
-            f"run {self.short} is being trained by {describe_holder(holder)}",
-            holder=holder,
+            f"run {self.short} is being trained by {describe_holder(held_by)}",
+            holder=held_by,
             suggestion="wait for it to finish, or stop that process; its lock is released when it exits",
         )
 
