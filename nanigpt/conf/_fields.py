@@ -153,12 +153,12 @@ def completions(prefix: str, cfg: Any, *, presets: Iterable[str] = (), patches: 
     if not head and isinstance(cfg, msgspec.Struct):
         from nanigpt.conf._walk import leaf_paths
 
-        names: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for p in leaf_paths(cfg):
             n = p.rpartition(".")[2]
-            names[n] = names.get(n, 0) + 1
+            counts[n] = counts.get(n, 0) + 1
         # bare names that resolve (unambiguous in this config) and are not root fields already
-        out += [f"{n}=" for n, k in names.items() if k == 1 and n.startswith(prefix) and f"{n}=" not in out]
+        out += [f"{n}=" for n, k in counts.items() if k == 1 and n.startswith(prefix) and f"{n}=" not in out]
     if not head:
         out += [f"+{n}" for n in patches if f"+{n}".startswith(prefix)]
         out += [f"preset:{n}" for n in presets if f"preset:{n}".startswith(prefix)]

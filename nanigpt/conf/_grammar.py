@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from nanigpt.conf._errors import TokenSyntaxError
 
@@ -10,7 +11,7 @@ GRAMMAR = "a token is preset:NAME, run:HASH, +PATCH, +FACTORY:ARGS, path=value o
 
 
 @functools.lru_cache(maxsize=4096)
-def parse_token(tok: str) -> tuple[str, ...]:
+def parse_token(tok: str) -> tuple[Any, ...]:
     """Classify one token: ("preset", name), ("run", prefix), ("patch", name, args|""),
     ("every", name, value) or ("set", path, value). Raises TokenSyntaxError."""
     if not tok:

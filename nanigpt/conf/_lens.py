@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from msgspec.structs import replace
 
@@ -49,7 +49,8 @@ class Lens:
     # second `L.optim.lr` is two plain attribute lookups (no __getattr__, no AttributeError).
 
     def __init__(self, root: type, steps: tuple[str, ...], focus: tuple[type, ...], fields: tuple[FieldSpec, ...]):
-        self._root = root
+        # type[Any]: `type(cfg) is self._root` must not narrow a config to `object`
+        self._root: type[Any] = root
         self._steps = steps
         # the struct types the focus may hold (empty when it is a leaf)
         self._focus = focus
@@ -147,14 +148,14 @@ class Lens:
             x = getattr(x, name)
         return chain, x
 
-    def _fail(self, x: Any, i: int) -> None:
+    def _fail(self, x: Any, i: int) -> NoReturn:
         name = self._steps[i]
         where = ".".join(self._steps[:i])
         if x is None:
             raise VariantFieldError(f"`{where}` is null, so `{self.path}` does not exist", path=self.path)
         s = spec_of(type(x))
         last = i == len(self._steps) - 1
-        have = [str(f.owner.__struct_config__.tag or f.owner.__name__) for f in self._fields] if last else []
+        have = [str(spec_of(f.owner).tag or f.owner.__name__) for f in self._fields] if last else []
         hint = f"it is in {', '.join(have)}; switch first: {where}={have[0]}" if have else None
         raise VariantFieldError(
             f"`{where}` is currently `{s.tag or type(x).__name__}`, which has no field `{name}`",
@@ -227,13 +228,23 @@ class Traversal:
     def paths(self, cfg: Any) -> list[str]:
         """The dotted paths the traversal focuses in `cfg` (it depends on the current variants)."""
         out: list[str] = []
-        self._walk(cfg, "", lambda p, f, v: out.append(p) or v)
+
+        def note(path: str, f: FieldSpec, v: Any) -> Any:
+            out.append(path)
+            return v
+
+        self._walk(cfg, "", note)
         return out
 
     def get(self, cfg: Any) -> tuple[Any, ...]:
         """Every focused value, in field order."""
         out: list[Any] = []
-        self._walk(cfg, "", lambda p, f, v: out.append(v) or v)
+
+        def note(path: str, f: FieldSpec, v: Any) -> Any:
+            out.append(v)
+            return v
+
+        self._walk(cfg, "", note)
         return tuple(out)
 
     def set(self, cfg: Any, value: Any) -> Any:

@@ -57,15 +57,14 @@ class Registry:
         presets: dict[str, Preset] = {}
         patches: dict[str, Patch | PatchFactory] = {}
         files: list[str] = []
-        for p in paths:
-            p = Path(p)
-            found = sorted(f for f in p.glob("*.py") if not f.name.startswith("_")) if p.is_dir() else [p]
+        for where in map(Path, paths):
+            found = sorted(f for f in where.glob("*.py") if not f.name.startswith("_")) if where.is_dir() else [where]
             for f in found:
-                f = str(f.resolve())
-                if f in files:
+                file = str(f.resolve())
+                if file in files:
                     continue
-                files.append(f)
-                for e in _load_file(f):
+                files.append(file)
+                for e in _load_file(file):
                     _add(presets, patches, e)
         return cls(presets, patches, tuple(files))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import msgspec
 from msgspec.structs import replace
@@ -271,7 +271,7 @@ class Resolver:
                 )
         raise AssertionError("unreachable")
 
-    def _no_field(self, x: Any, names: list[str], i: int, tok: str) -> None:
+    def _no_field(self, x: Any, names: list[str], i: int, tok: str) -> NoReturn:
         where = ".".join(names[:i])
         path = ".".join(names)
         name = names[i]

@@ -147,7 +147,7 @@ class StructSpec:
 
     def __init__(self, t: type) -> None:
         self.type = t
-        conf = t.__struct_config__
+        conf = getattr(t, "__struct_config__")  # noqa: B009 - every Struct type has one
         self.tag: str | None = str(conf.tag) if conf.tag is not None else None
         self.tag_field: str | None = conf.tag_field if conf.tag is not None else None
         docs = _field_docs(t)

@@ -105,7 +105,7 @@ class Validator:
         except TypeError:
             raise Unencodable() from None
         try:
-            v = _convert(b, self.root)
+            v: Any = _convert(b, self.root)
         except msgspec.ValidationError as e:
             raise Invalid(str(e), b) from None
         self._check(v, "")
