@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from msgspec import Meta
-from strategies import edits, passes_checks
+from strategies import edits, leaf_fields, out_of_range, passes_checks, wrong_type_text
 
 from nanigpt.conf import (
     AmbiguousFieldError,
@@ -31,6 +31,7 @@ from nanigpt.conf import (
     ValueTypeError,
     VariantFieldError,
     compose,
+    format_value,
     leaf_paths,
     patch,
     preset,
@@ -502,3 +503,36 @@ def test_generic_root_and_ambiguous_name():
     with pytest.raises(InvalidValueError, match=r"`a.depth`=0 is out of range"):
         res.resolve(["depth=0"])
     assert resolve(["b.name=x"], root=Root, registry=Registry()).config.b.name == "x"
+
+
+# -- generated bad input ---------------------------------------------------------------------
+
+
+@st.composite
+def bad_leaf_token(draw, wrong_type: bool):
+    cfg = resolve(["preset:tiny"]).config
+    make = wrong_type_text if wrong_type else out_of_range
+    candidates = [(p, t) for p, t in leaf_fields(cfg) if make(t) is not None]
+    path, t = draw(st.sampled_from(candidates))
+    text = draw(wrong_type_text(t)) if wrong_type else format_value(draw(out_of_range(t)))
+    return path, f"{path}={text}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(bad_leaf_token(wrong_type=False))
+def test_any_out_of_range_value_names_its_path_and_token(case):
+    path, tok = case
+    with pytest.raises(InvalidValueError) as e:
+        resolve(["preset:tiny", "seed=1", tok, "+bf16"])
+    assert (e.value.path, e.value.token) == (path, tok)
+    assert str(e.value).startswith(f"in `{tok}`: `{path}`=")
+
+
+@settings(max_examples=60, deadline=None)
+@given(bad_leaf_token(wrong_type=True))
+def test_any_value_of_the_wrong_type_names_its_path_and_token(case):
+    path, tok = case
+    with pytest.raises(ValueTypeError) as e:
+        resolve(["preset:tiny", tok])
+    assert (e.value.path, e.value.token) == (path, tok)
+    assert str(e.value).startswith(f"in `{tok}`: `{path}` ")
