@@ -31,6 +31,7 @@ from nanigpt.conf import (
     ValueTypeError,
     VariantFieldError,
     compose,
+    default_registry,
     format_value,
     leaf_paths,
     patch,
@@ -249,8 +250,9 @@ def test_unknown_patch():
 
 def test_unknown_preset():
     e = err(["preset:smal"], UnknownPresetError)
+    known = ", ".join(default_registry().presets)  # shipped presets grow; gpt2, small, tiny at least
     assert str(e) == (
-        "in `preset:smal`: unknown preset `smal` (did you mean `small`? presets: gpt2, small, tiny; "
+        f"in `preset:smal`: unknown preset `smal` (did you mean `small`? presets: {known}; "
         "`nanigpt presets` describes them)"
     )
 
