@@ -9,6 +9,7 @@ that names both files.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import sys
@@ -85,8 +86,8 @@ class Registry:
         try:
             return self.patches[name]
         except KeyError:
-            close = suggest(name, self.patches)
-            hint = close.replace("`", "`+", 1).replace(" or `", " or `+") if close else None
+            close = difflib.get_close_matches(name, list(self.patches), n=3, cutoff=0.6)
+            hint = ("did you mean " + " or ".join(f"`+{c}`" for c in close) + "?") if close else None
             raise UnknownPatchError(
                 f"unknown patch `+{name}`",
                 suggestion=(f"{hint} " if hint else "") + "`nanigpt patches` lists them",

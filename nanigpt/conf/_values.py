@@ -135,8 +135,8 @@ def format_value(v: Any) -> str:
     """
     if isinstance(v, str):
         return v
-    if isinstance(v, (tuple, list)) and len(v) >= 2 and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) or isinstance(x, bool) or x is None for x in v
-    ):
+    # numbers (and booleans) as `0.9,0.95`, which needs no quoting in a shell; anything else, and
+    # fewer than two items (which a comma cannot show), as JSON
+    if isinstance(v, (tuple, list)) and len(v) >= 2 and all(isinstance(x, (int, float)) for x in v):
         return ",".join(format_value(x) for x in v)
     return msgspec.json.encode(v).decode()
