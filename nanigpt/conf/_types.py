@@ -64,45 +64,27 @@ class FieldSpec:
         "default",
         "required",
         "doc",
-        "_parser",
-        "_memo",
+        "_ann",
     )
 
-    def __init__(self, owner: type, info: msgspec.structs.FieldInfo, doc: str | None) -> None:
+    def __init__(self, owner: type, info: msgspec.structs.FieldInfo) -> None:
         self.name: str = info.name
         self.owner = owner
         self.annotation = info.type
-        self.bare = strip_annotated(info.type)
         self.required: bool = info.required
         self.default: Any = info.default if info.default is not msgspec.NODEFAULT else None
         if info.default_factory is not msgspec.NODEFAULT:
             self.default = info.default_factory()
-        self.doc = doc
-        self.struct: type | None = None
-        self.variants: dict[str, type] = {}
-        self.optional = False
-        self._parser = None
-        self._memo: dict[str, Any] = {}
-        members = _union_members(self.bare)
-        if is_struct_type(self.bare):
-            self.kind = STRUCT
-            self.struct = self.bare
-        elif members is not None and any(is_struct_type(m) for m in members):
-            structs = [m for m in members if is_struct_type(m)]
-            others = [m for m in members if not is_struct_type(m)]
-            if others and others != [_NoneType]:
-                raise TypeError(f"{owner.__name__}.{self.name}: a union may mix structs only with None")
-            self.optional = bool(others)
-            if len(structs) == 1:
-                self.kind = STRUCT
-                self.struct = structs[0]
-            else:
-                self.kind = UNION
-                for s in structs:
-                    tag = s.__struct_config__.tag
-                    self.variants[str(tag)] = s
-        else:
-            self.kind = LEAF
+        a = _analyze(info.type)
+        if a.error:
+            raise TypeError(f"{owner.__name__}.{self.name}: {a.error}")
+        self.bare = a.bare
+        self.kind: int = a.kind
+        self.struct: type | None = a.struct
+        self.variants: dict[str, type] = a.variants
+        self.optional: bool = a.optional
+        self.doc: str | None = a.doc
+        self._ann = a
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -111,7 +93,54 @@ class FieldSpec:
             return (self.struct,)  # type: ignore[return-value]
         return tuple(self.variants.values())
 
-    def parser(self):
+    def parser(self) -> Any:
+        """text -> value for this field's type (raises `BadValue`)."""
+        return self._ann.parser()
+
+    def parse(self, text: str) -> Any:
+        """The value of command-line `text` for this field (raises `BadValue`), memoized per
+        type: the same text always parses to the same immutable value."""
+        return self._ann.parse(text)
+
+    def __repr__(self) -> str:
+        return f"<field {self.owner.__name__}.{self.name}>"
+
+
+class _Ann:
+    """What an annotation means to the machinery, computed once per annotation object (fields
+    share them: `LR`, `Beta`, and every field of a generated schema)."""
+
+    __slots__ = ("bare", "kind", "struct", "variants", "optional", "doc", "error", "_parser", "_memo")
+
+    def __init__(self, annotation: Any) -> None:
+        self.bare = strip_annotated(annotation)
+        self.doc = _doc_of(annotation)
+        self.struct: type | None = None
+        self.variants: dict[str, type] = {}
+        self.optional = False
+        self.error: str | None = None
+        self._parser: Any = None
+        self._memo: dict[str, Any] = {}
+        members = _union_members(self.bare)
+        self.kind = LEAF
+        if is_struct_type(self.bare):
+            self.kind = STRUCT
+            self.struct = self.bare
+        elif members is not None and any(is_struct_type(m) for m in members):
+            structs = [m for m in members if is_struct_type(m)]
+            others = [m for m in members if not is_struct_type(m)]
+            if others and others != [_NoneType]:
+                self.error = "a union may mix structs only with None"
+            self.optional = bool(others)
+            if len(structs) == 1:
+                self.kind = STRUCT
+                self.struct = structs[0]
+            else:
+                self.kind = UNION
+                for st in structs:
+                    self.variants[str(getattr(st, "__struct_config__").tag)] = st  # noqa: B009
+
+    def parser(self) -> Any:
         if self._parser is None:
             from nanigpt.conf._values import make_parser
 
@@ -119,8 +148,6 @@ class FieldSpec:
         return self._parser
 
     def parse(self, text: str) -> Any:
-        """The value of command-line `text` for this field (raises `BadValue`), memoized: the
-        same text always parses to the same immutable value."""
         v = self._memo.get(text, _NO)
         if v is _NO:
             v = self.parser()(text)
@@ -128,8 +155,18 @@ class FieldSpec:
                 self._memo[text] = v
         return v
 
-    def __repr__(self) -> str:
-        return f"<field {self.owner.__name__}.{self.name}>"
+
+_ANNS: dict[Any, _Ann] = {}
+
+
+def _analyze(annotation: Any) -> _Ann:
+    try:
+        a = _ANNS.get(annotation)
+    except TypeError:  # an unhashable annotation: analyze it every time
+        return _Ann(annotation)
+    if a is None:
+        a = _ANNS[annotation] = _Ann(annotation)
+    return a
 
 
 _NO = object()
@@ -150,10 +187,8 @@ class StructSpec:
         conf = getattr(t, "__struct_config__")  # noqa: B009 - every Struct type has one
         self.tag: str | None = str(conf.tag) if conf.tag is not None else None
         self.tag_field: str | None = conf.tag_field if conf.tag is not None else None
-        docs = _field_docs(t)
-        self.fields: dict[str, FieldSpec] = {
-            f.name: FieldSpec(t, f, docs.get(f.name)) for f in msgspec.structs.fields(t)
-        }
+        infos = msgspec.structs.fields(t)  # resolves annotations: the costly part, done once
+        self.fields: dict[str, FieldSpec] = {f.name: FieldSpec(t, f) for f in infos}
         self.names: tuple[str, ...] = tuple(self.fields)
         self.sections: tuple[FieldSpec, ...] = tuple(f for f in self.fields.values() if f.kind != LEAF)
         self.leaves: tuple[str, ...] = tuple(f.name for f in self.fields.values() if f.kind == LEAF)
@@ -199,18 +234,16 @@ def reachable_types(root: type) -> list[type]:
     return list(seen)
 
 
-def _field_docs(t: type) -> dict[str, str]:
-    """Field descriptions from `Meta(description=...)`."""
-    out: dict[str, str] = {}
-    for f in msgspec.structs.fields(t):
-        ann = f.type
-        while typing.get_origin(ann) is typing.Annotated:
-            args = typing.get_args(ann)
-            for m in args[1:]:
-                if isinstance(m, msgspec.Meta) and m.description:
-                    out[f.name] = m.description
-            ann = args[0]
-    return out
+def _doc_of(annotation: Any) -> str | None:
+    """A field's description, from `Meta(description=...)` in its annotation."""
+    doc = None
+    while typing.get_origin(annotation) is typing.Annotated:
+        args = typing.get_args(annotation)
+        for m in args[1:]:
+            if isinstance(m, msgspec.Meta) and m.description:
+                doc = m.description
+        annotation = args[0]
+    return doc
 
 
 def describe_type(bare: Any) -> str:
