@@ -88,7 +88,7 @@ def test_doctests(module):
         assert result.attempted > 0, f"{module} lost its examples"
 
 
-WITH_EXAMPLES = {
+WITH_EXAMPLES = {"nanigpt.conf"} | {
     f"nanigpt.conf.{m}" for m in ("_lens", "_patch", "_spec", "_canon", "_diff", "_values", "_fields")
 }
 

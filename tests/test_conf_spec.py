@@ -538,3 +538,8 @@ def test_any_value_of_the_wrong_type_names_its_path_and_token(case):
         resolve(["preset:tiny", tok])
     assert (e.value.path, e.value.token) == (path, tok)
     assert str(e.value).startswith(f"in `{tok}`: `{path}` ")
+
+
+def test_a_string_is_not_a_token_list():
+    with pytest.raises(TokenSyntaxError, match=r"takes a list of tokens, not the string 'preset:small \+large'"):
+        resolve("preset:small +large")  # type: ignore[arg-type]

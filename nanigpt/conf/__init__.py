@@ -1,6 +1,14 @@
 """The generic config machinery: structs, lenses, patches, specs, hashing, diff, registries.
 
-Knows nothing about GPTs and never imports torch.
+    >>> from nanigpt.conf import resolve, diff, to_tokens
+    >>> r = resolve(["preset:tiny", "+large", "lr=1e-4"])      # validated, hashed, blamed
+    >>> r.short == r.hash[:12], r.blame["model.n_layer"]
+    (True, '+large')
+    >>> to_tokens(diff(resolve(["preset:tiny"]).config, r.config))
+    ['model.n_embd=64', 'model.n_head=4', 'model.n_layer=4', 'optim.lr=0.0001']
+
+Knows nothing about GPTs and never imports torch; `resolve` binds it to naniGPT's `RunConfig`
+when no root is given. Private modules hold one concept each and are re-exported here.
 """
 
 from nanigpt.conf._canon import canonical_bytes, config_hash, short_hash
@@ -22,6 +30,7 @@ from nanigpt.conf._errors import (
     ValueTypeError,
     VariantFieldError,
 )
+from nanigpt.conf._fields import completions, field_table
 from nanigpt.conf._lens import Lens, Traversal
 from nanigpt.conf._patch import Patch, PatchFactory, Preset, compose, identity, over, patch, patch_factory, preset, set_
 from nanigpt.conf._registry import Registry, default_registry
@@ -63,10 +72,12 @@ __all__ = [
     "ValueTypeError",
     "VariantFieldError",
     "canonical_bytes",
+    "completions",
     "compose",
     "config_hash",
     "default_registry",
     "diff",
+    "field_table",
     "format_value",
     "identity",
     "leaf_paths",

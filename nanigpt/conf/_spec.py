@@ -426,6 +426,11 @@ class Resolver:
 
     def resolve(self, tokens: Iterable[str], *, runs: RunSource | None = None) -> Resolved:
         """Apply `tokens` left to right, validate once, hash, and record blame."""
+        if isinstance(tokens, str):
+            raise TokenSyntaxError(
+                f"resolve() takes a list of tokens, not the string {tokens!r}",
+                suggestion="split it: resolve(spec.split())",
+            )
         tokens = tuple(tokens)
         try:
             parsed = [parse_token(t) for t in tokens]
