@@ -337,6 +337,7 @@ def train(
             "grad_norm": float(grad_norm),
             "tokens_per_s": tokens_per_step / dt,
             "elapsed_s": round(elapsed_before + time.perf_counter() - t_loop, 4),
+            "time": round(time.time(), 3),  # wall clock, to line metrics up with other logs
         }
         if compile_s is not None and step == start:
             record["compile_s"] = round(compile_s, 3)

@@ -1,0 +1,319 @@
+"""Training benchmarks: throughput against plain nanoGPT, quality per wall-clock, start-up, memory.
+
+    .venv/bin/python bench/bench_train.py throughput --threads 2      # (a) naniGPT vs nanoGPT, same sitting
+    .venv/bin/python bench/bench_train.py quality --threads 2         # (b) preset:shakespeare_fast, 3 runs
+    .venv/bin/python bench/bench_train.py ablations --threads 2       # (b) what each technique buys
+    .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
+    .venv/bin/python bench/bench_train.py memory                      # peak memory of preset:small
+    .venv/bin/python bench/bench_train.py all --threads 2 --out bench/out/train.md
+
+Every measurement runs in a fresh subprocess with OMP_NUM_THREADS and torch's thread count set to
+--threads, so runs do not share warm caches or allocator state, and each prints one Markdown table
+(appended to --out when given). Run on an otherwise idle machine: a busy neighbour halves the
+numbers. Figures go into BENCHMARKS.md with the date, the machine and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+PY = sys.executable
+
+# (a): the nanoGPT README's CPU "baby GPT" shapes and optimizer settings.
+BABY = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12)
+REFERENCE_MS = {2: 46.0, 1: 70.5}  # nanoGPT's ms/step on the reference machine, per thread count
+TARGET_SPEEDUP = 1.2
+# (b)
+QUALITY_LOSS = 1.88
+QUALITY_BUDGET_S = {2: 50.0, 1: 75.0}
+# (c)
+STARTUP_BUDGET_S = 0.5
+
+
+def _env(threads: int) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _python(code: str, threads: int, timeout: float = 1800, *, prelude: bool = True) -> dict:
+    """Run `code` in a fresh interpreter; it prints one JSON object as its last stdout line."""
+    prelude = f"import torch; torch.set_num_threads({threads})\n" if prelude else ""
+    proc = subprocess.run([PY, "-c", prelude + textwrap.dedent(code)], env=_env(threads), capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    if proc.returncode:
+        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _table(title: str, header: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
+
+
+# -- (a) throughput ---------------------------------------------------------------------------
+
+_NANIGPT_THROUGHPUT = """
+import io, json, sys, tempfile
+from pathlib import Path
+from nanigpt.conf._canon import canonical_bytes, config_hash
+from nanigpt.conf._store import RunStore
+from nanigpt.config import RunConfig
+from nanigpt.data.config import TextData
+from nanigpt.model.config import GPTConfig
+from nanigpt.optim.config import AdamW, ScheduleConfig
+from nanigpt.train import train
+from nanigpt.train.config import EvalConfig, TrainConfig
+from nanigpt.train.runtime import RuntimeOptions
+steps, warmup = {steps}, {warmup}
+cfg = RunConfig(
+    model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
+    data=TextData(path={path!r}, val_fraction=0.1),
+    optim=AdamW(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1),
+    schedule=ScheduleConfig(warmup_steps=min(100, steps), decay="cosine", min_lr_ratio=0.1),
+    train=TrainConfig(steps=steps, batch_tokens=64 * 12, grad_clip=1.0),
+    eval=EvalConfig(interval=0, batches=1, full_at_end=False),
+)
+with tempfile.TemporaryDirectory() as tmp:
+    run, _ = RunStore(Path(tmp)).create(config_hash(cfg), canonical_bytes(cfg), {{"tokens": [], "start": "", "blame": {{}}}})
+    train(cfg, RuntimeOptions(checkpoint_every=0, progress="off"), run, {{}}, out=io.StringIO())
+    elapsed = [m["elapsed_s"] for m in run.metrics()]
+# Wall time between consecutive steps' records: everything the loop does (batch, step, logging).
+# The last step is left out: its record waits for the final eval.
+per_step = [b - a for a, b in zip(elapsed[warmup:-1], elapsed[warmup + 1:-1])]
+print(json.dumps({{"ms": [1000 * t for t in per_step]}}))
+"""
+
+_NANOGPT_THROUGHPUT = """
+import json, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, "bench")
+import nanogpt_ref
+with tempfile.TemporaryDirectory() as tmp:
+    vocab = nanogpt_ref.prepare_char_data(Path({path!r}), Path(tmp))
+    if {vocab_override}:
+        vocab = {vocab_override}
+    times = nanogpt_ref.train(Path(tmp), vocab, iters={steps})
+print(json.dumps({{"ms": [1000 * t for t in times[{warmup}:]]}}))
+"""
+
+
+def throughput(threads: int, steps: int, warmup: int, rounds: int) -> str:
+    tokens = BABY["block_size"] * BABY["batch_size"]
+    results: dict[str, list[float]] = {"naniGPT": [], "nanoGPT (vocab 65)": [], "nanoGPT (vocab 256)": []}
+    for _ in range(rounds):  # interleaved, so slow drift of the machine hits both sides alike
+        for name, code in (
+            ("naniGPT", _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE))),
+            ("nanoGPT (vocab 65)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE),
+                                                             vocab_override=0)),
+            ("nanoGPT (vocab 256)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE),
+                                                              vocab_override=256)),
+        ):
+            results[name].append(statistics.median(_python(code, threads)["ms"]))
+    ms = {k: statistics.median(v) for k, v in results.items()}
+    base = ms["nanoGPT (vocab 65)"]
+    rows = [[k, f"{v:.1f}", f"{tokens / v * 1000:,.0f}", f"{base / v:.2f}x"] for k, v in ms.items()]
+    ref = REFERENCE_MS.get(threads)
+    notes = [
+        f"{threads} thread(s); GPT 4 layers x 4 heads x 128, context 64, 12 sequences ({tokens} tokens) per step, "
+        "AdamW lr 1e-3 betas (0.9, 0.99) wd 0.1, grad clip 1.0, fp32 eager, tinyshakespeare (last 10% val)",
+        f"median over {rounds} interleaved round(s) of the median of steps {warmup}..{steps - 1}",
+        "naniGPT's time is wall time between steps' metrics records: batch, step, logging, all of it",
+        "nanoGPT (vocab 65) is the README's char-level setup; (vocab 256) has exactly naniGPT's byte-level shapes",
+    ]
+    if ref:
+        notes.append(f"target: >= {TARGET_SPEEDUP}x of nanoGPT's {ref} ms/step on the reference machine "
+                     f"(<= {ref / TARGET_SPEEDUP:.1f} ms/step); ratio here to nanoGPT in the same sitting")
+    return _table(f"(a) Training throughput, {threads} thread(s)", ["loop", "ms/step", "tokens/s", "vs nanoGPT"],
+                  rows, notes)
+
+
+# -- (b) quality per wall-clock -----------------------------------------------------------------
+
+
+def _timed_train(spec: list[str], threads: int, runs_dir: Path, flags: tuple[str, ...] = ()) -> dict:
+    """`nanigpt train SPEC` from process start; the time to its final (whole val split) eval."""
+    t0 = time.time()
+    proc = subprocess.run([PY, "-m", "nanigpt", "train", *spec, *flags, "--runs-dir", str(runs_dir), "--no-progress"],
+                          env=_env(threads), capture_output=True, text=True, cwd=ROOT)
+    total = time.time() - t0
+    if proc.returncode:
+        raise RuntimeError(f"nanigpt train failed:\n{proc.stderr[-3000:]}")
+    (run_dir,) = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    final = [m for m in metrics if m.get("val_full") and not m.get("superseded")][-1]
+    attempt = json.loads((run_dir / "attempts.jsonl").read_text().splitlines()[-1])
+    return {"val_loss": final["val_loss"], "to_eval_s": final["time"] - t0, "total_s": total,
+            "compile_s": next((m["compile_s"] for m in metrics if "compile_s" in m), None),
+            "tokens_per_s": attempt.get("tokens_per_s")}
+
+
+def quality(threads: int, runs: int, spec: list[str]) -> str:
+    rows, results = [], []
+    for i in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = _timed_train(spec, threads, Path(tmp))
+        results.append(r)
+        rows.append([str(i + 1), f"{r['val_loss']:.4f}", f"{r['to_eval_s']:.1f}", f"{r['total_s']:.1f}",
+                     "-" if r["compile_s"] is None else f"{r['compile_s']:.1f}"])
+    med = statistics.median(r["to_eval_s"] for r in results)
+    loss = statistics.median(r["val_loss"] for r in results)
+    rows.append(["median", f"{loss:.4f}", f"{med:.1f}", f"{statistics.median(r['total_s'] for r in results):.1f}", ""])
+    budget = QUALITY_BUDGET_S.get(threads)
+    notes = [
+        f"`nanigpt train {' '.join(spec)}` at {threads} thread(s); time from process start to the final "
+        "whole-val-split eval's metrics record (compile included); `total` is the whole process",
+        f"target: whole-val-split loss <= {QUALITY_LOSS}" + (f" within {budget:.0f} s" if budget else ""),
+    ]
+    return _table(f"(b) Quality per wall-clock, {threads} thread(s)",
+                  ["run", "val loss (whole split)", "s to that eval", "total s", "compile s"], rows, notes)
+
+
+# Each row changes one thing of preset:shakespeare_fast, undoing (or pushing) one technique.
+ABLATIONS: list[tuple[str, list[str], tuple[str, ...]]] = [
+    ("preset:shakespeare_fast (all of them)", [], ()),
+    ("AdamW (lr 3e-3) instead of Muon", ["optim=adamw", "lr=3e-3"], ()),
+    ("GELU instead of ReLU²", ["activation=gelu"], ()),
+    ("learned positions instead of RoPE", ["position=learned"], ()),
+    ("no QK-norm", ["qk_norm=false"], ()),
+    ("LayerNorm instead of RMSNorm", ["norm=layernorm"], ()),
+    ("tied head", ["tie_embeddings=true"], ()),
+    ("cosine (to 0.1) instead of WSD", ["schedule.decay=cosine", "schedule.min_lr_ratio=0.1"], ()),
+    ("Muon lr 0.04 (2x)", ["lr=0.04"], ()),
+    ("AdamW-side lr 3e-3 (Muon's default)", ["optim.adamw_lr=3e-3"], ()),
+    ("bf16 autocast", ["+bf16"], ()),
+    ("--compile", [], ("--compile",)),
+]
+
+
+def ablations(threads: int, base: str) -> str:
+    rows = []
+    for name, tokens, flags in ABLATIONS:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = _timed_train([base, *tokens], threads, Path(tmp), flags)
+        rows.append([name, f"{r['val_loss']:.4f}", f"{r['to_eval_s']:.1f}", f"{r['tokens_per_s']:,.0f}"])
+    notes = [f"one run each at {threads} thread(s); the loss is deterministic for a config at a thread count, "
+             "the time is not: rerun rows that matter", f"each row is `{base}` plus the change"]
+    return _table(f"(b) What each technique buys, {threads} thread(s)",
+                  ["change", "val loss (whole split)", "s to that eval", "tokens/s"], rows, notes)
+
+
+# -- (c) start-up ---------------------------------------------------------------------------------
+
+_STARTUP = """
+import json, time
+t = {"start": time.perf_counter()}
+import torch
+t["torch"] = time.perf_counter()
+import torch._dynamo  # torch.optim imports it lazily on the first optimizer: any PyTorch loop pays it
+t["dynamo"] = time.perf_counter()
+from nanigpt.builders import build
+from nanigpt.model.config import GPTConfig
+cfg = GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32)
+t0 = time.perf_counter(); build(cfg, generator=torch.Generator().manual_seed(0)); t["model"] = time.perf_counter() - t0
+print(json.dumps(t))
+"""
+
+
+def startup(threads: int, repeats: int) -> str:
+    """Time to the first step of `nanigpt train preset:tiny`, minus torch's import and the model build."""
+    rows, overheads = [], []
+    for _ in range(repeats):
+        base = _python(_STARTUP, threads, prelude=False)
+        torch_s, dynamo_s, model_s = base["torch"] - base["start"], base["dynamo"] - base["torch"], base["model"]
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.time()
+            proc = subprocess.run([PY, "-m", "nanigpt", "train", "preset:tiny", "train.steps=1", "schedule.warmup_steps=0",
+                                   "--runs-dir", tmp, "--no-progress"], env=_env(threads), capture_output=True,
+                                  text=True, cwd=ROOT)
+            if proc.returncode:
+                raise RuntimeError(proc.stderr[-3000:])
+            (run_dir,) = [p for p in Path(tmp).iterdir() if p.is_dir()]
+            first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+            # The record's wall clock minus its own step and elapsed time is when step 1 began.
+            to_first = first["time"] - first["elapsed_s"] - t0
+        overhead = to_first - torch_s - dynamo_s - model_s
+        overheads.append(overhead)
+        rows.append([f"{to_first:.2f}", f"{torch_s:.2f}", f"{dynamo_s:.2f}", f"{model_s:.3f}", f"{overhead:.2f}"])
+    notes = [
+        f"`nanigpt train preset:tiny` at {threads} thread(s), {repeats} fresh processes; start-up = process start to "
+        "step 1; overhead = start-up - import torch - import torch._dynamo - model build",
+        "torch._dynamo is imported by torch.optim on the first optimizer (any PyTorch loop pays it); "
+        "the overhead covers python start, naniGPT's imports, resolving, pre-flight, the run store, data "
+        "read + fingerprint and the optimizer",
+        f"target: overhead <= {STARTUP_BUDGET_S} s; median here {statistics.median(overheads):.2f} s",
+    ]
+    return _table("(c) Start-up before the first step", ["to step 1 s", "import torch s", "import torch._dynamo s",
+                                                          "model build s", "overhead s"], rows, notes)
+
+
+# -- memory -----------------------------------------------------------------------------------------
+
+
+def memory(threads: int, steps: tuple[int, ...] = (20, 200)) -> str:
+    """Peak memory of preset:small; two lengths show whether it grows with the steps."""
+    rows = []
+    for n in steps:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([PY, "-m", "nanigpt", "train", "preset:small", f"train.steps={n}",
+                                   f"schedule.warmup_steps={min(n, 100)}", "eval.interval=0", "--runs-dir", tmp,
+                                   "--no-progress"], env=_env(threads), capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode:
+                raise RuntimeError(proc.stderr[-3000:])
+            (run_dir,) = [p for p in Path(tmp).iterdir() if p.is_dir()]
+            attempt = json.loads((run_dir / "attempts.jsonl").read_text().splitlines()[-1])
+        rows.append([str(n), f"{attempt['peak_memory_mb']:.0f}", f"{attempt['tokens_per_s']:,.0f}"])
+    return _table("Peak memory of preset:small", ["steps", "peak RSS MB", "tokens/s"], rows,
+                  [f"{threads} thread(s), CPU: resident-set high-water mark of the whole process (torch, "
+                   "the final whole-val eval and the checkpoint included)"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["throughput", "quality", "ablations", "startup", "memory", "all"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=200, help="throughput: steps per run")
+    ap.add_argument("--warmup", type=int, default=20, help="throughput: steps left out at the start")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput: interleaved rounds")
+    ap.add_argument("--runs", type=int, default=3, help="quality: runs (the median is reported)")
+    ap.add_argument("--spec", default="preset:shakespeare_fast", help="quality: the spec to train")
+    ap.add_argument("--repeats", type=int, default=5, help="startup: fresh processes")
+    ap.add_argument("--out", type=Path, help="append the tables to this Markdown file")
+    a = ap.parse_args()
+    if not SHAKESPEARE.exists():
+        sys.exit(f"bench_train: the sample text is missing: {SHAKESPEARE}")
+    header = (f"## bench_train ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} CPUs, python {platform.python_version()})\n")
+    parts = [header]
+    if a.what in ("throughput", "all"):
+        parts.append(throughput(a.threads, a.steps, a.warmup, a.rounds))
+    if a.what in ("quality", "all"):
+        parts.append(quality(a.threads, a.runs, a.spec.split()))
+    if a.what in ("ablations", "all"):
+        parts.append(ablations(a.threads, a.spec.split()[0]))
+    if a.what in ("startup", "all"):
+        parts.append(startup(a.threads, a.repeats))
+    if a.what in ("memory", "all"):
+        parts.append(memory(a.threads))
+    text = "\n".join(parts)
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(a.out, "a") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
