@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import resource
 import sys
 import time
@@ -66,7 +67,8 @@ class Summary:
         out.append("  " + ", ".join(losses) + " (nats/token)")
         out.append(f"  params {_si(self.params)}, peak memory {self.peak_memory_mb:.0f} MB")
         if self.files:
-            out.append("  files " + ", ".join(self.files))
+            where = os.path.commonpath(self.files) if len(self.files) > 1 else os.path.dirname(self.files[0])
+            out.append(f"  files in {where}: " + ", ".join(os.path.relpath(f, where) for f in self.files))
         return out
 
 
@@ -210,6 +212,8 @@ def train(
             if before != data.fingerprint:
                 attempt["data_changed_from"] = before
     start = resume.step if resume is not None else 0
+    # Rank 0 and the others read the checkpoint folder independently: they must agree on it.
+    distributed.all_equal(str(start), what="step to resume from")
     if run is not None and main:
         run.supersede_metrics_after(start)
 
