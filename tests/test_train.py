@@ -254,3 +254,41 @@ def test_compiled_run_trains_and_reports_compile_time(tmp_path, text):
     assert s.compile_s is not None and s.compile_s > 0 and attempt["compile_s"] > 0
     assert run.metrics()[0]["compile_s"] == attempt["compile_s"]
     assert s.val_loss < math.log(256) - 0.5
+
+
+@pytest.mark.parametrize(
+    "over",
+    [{}, {"optim": Muon()}, {"optim": SGD(lr=0.5)}, {"precision": PrecisionConfig(fp8=True)},
+     {"precision": PrecisionConfig(autocast="bfloat16")}],
+    ids=["adamw", "muon", "sgd", "fp8", "bf16"],
+)
+def test_resuming_from_a_checkpoint_restores_every_state(tmp_path, text, over):
+    # The optimizer's state (Adam moments, Muon momentum) and fp8 layers must round-trip exactly.
+    cfg = tiny(text, train=TrainConfig(steps=6, batch_tokens=32 * 8), **over)
+    straight, resumed = make_run(tmp_path / "a", cfg), make_run(tmp_path / "b", cfg)
+    train(cfg, RuntimeOptions(), straight, out=io.StringIO())
+    train(cfg, RuntimeOptions(checkpoint_every=3), resumed, out=io.StringIO())
+    (resumed.checkpoint_dir / "step_00000006.pt").unlink()  # as if killed after step 3's checkpoint
+    s = train(cfg, RuntimeOptions(checkpoint_every=3), resumed, out=io.StringIO())
+    assert s.resumed_from == 3
+    wa, wb = final_weights(straight), final_weights(resumed)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert [m["loss"] for m in straight.metrics()] == [m["loss"] for m in resumed.metrics()]
+
+
+def test_a_corrupt_newest_checkpoint_stops_the_resume_with_a_clear_error(tmp_path, text):
+    cfg = tiny(text, train=TrainConfig(steps=4, batch_tokens=32 * 8))
+    run = make_run(tmp_path / "runs", cfg)
+    train(cfg, RuntimeOptions(checkpoint_every=2), run, out=io.StringIO())
+    newest = ckpt.latest(run.checkpoint_dir)
+    newest.write_bytes(newest.read_bytes()[:-100])
+    with pytest.raises(ckpt.CheckpointError, match=rf"checkpoint {newest} is corrupt.*delete {newest}"):
+        train(cfg, RuntimeOptions(), run, out=io.StringIO())
+
+
+def test_text_file_source_trains_on_tinyshakespeare():
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+    if not path.exists():
+        pytest.skip("the shared sample text is not here")
+    s = train(tiny(TextData(path=str(path))), RuntimeOptions(), None, out=io.StringIO())
+    assert s.val_loss < math.log(256) - 0.5 and 3.3 < s.unigram_entropy < 3.4

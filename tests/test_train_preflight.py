@@ -88,3 +88,10 @@ def test_preflight_checks_shard_sizes(tmp_path):
     with pytest.raises(ConfigError) as e:
         preflight(cfg(data=ShardData(train=str(tmp_path / "t.bin"), val=str(tmp_path / "v.bin"))), RuntimeOptions(), 1)
     assert e.value.path == "model.block_size" and "`data.val`=" in str(e.value)
+
+
+def test_preflight_checks_the_builtin_corpus_fits_the_context():
+    preflight(cfg(), RuntimeOptions(), 1)
+    with pytest.raises(ConfigError) as e:
+        preflight(cfg(block_size=200_000, batch_tokens=200_000), RuntimeOptions(), 1)
+    assert e.value.path == "model.block_size" and "`data`='builtin'" in str(e.value)

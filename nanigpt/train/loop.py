@@ -182,7 +182,8 @@ def train(
 
     data = build(cfg.data, block_size=T, seed=cfg.train.seed, vocab_size=cfg.model.vocab_size)
     distributed.all_equal(data.fingerprint, what="data fingerprint")
-    attempt.update(data_fingerprint=data.fingerprint, device=str(device), micro_batch=micro, grad_accum=accum)
+    attempt.update(data_fingerprint=data.fingerprint, device=str(device), micro_batch=micro, grad_accum=accum,
+                   threads=torch.get_num_threads())  # CPU results are bitwise repeatable per thread count
 
     # -- resume: find the newest checkpoint and check it belongs to this run and this data
     resume: ckpt.Found | None = None
@@ -264,7 +265,8 @@ def train(
     def evaluate(full: bool) -> float:
         """Mean val loss over eval.batches fixed val batches, or over the whole val split."""
         model.eval()
-        totals = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of losses x rows, rows)
+        # (sum of losses x rows, rows); float64 where the device has it, so long evals do not drift.
+        totals = torch.zeros(2, dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
         with torch.no_grad(), autocast:
             if full:
                 mine = rank_slice(data.val_blocks, rank, world)
@@ -277,7 +279,7 @@ def train(
                     xb, yb = x[j : j + micro].to(device), y[j : j + micro].to(device)
                     # Eager on purpose: the raw model needs no recompile for eval mode and odd shapes.
                     _, loss = model(xb, yb)
-                    totals[0] += loss.double() * xb.size(0)
+                    totals[0] += loss.to(totals.dtype) * xb.size(0)
                     totals[1] += xb.size(0)
         model.train()
         totals = distributed.all_reduce_mean(totals)
@@ -313,74 +315,76 @@ def train(
     attempt["startup_s"] = round(t_loop - t_start, 3)
     train_time = 0.0
     model.train()
-    for step in range(start, steps):
-        t0 = time.perf_counter()
-        mult = schedule(step)
-        for g in optimizer.param_groups:
-            g["lr"] = g["base_lr"] * mult
-        # Dropout draws from the global generator: seeding it per (step, rank) makes every step's
-        # masks independent of what ran before, so a resumed run draws the same masks.
-        torch.manual_seed(_seed_for(cfg.train.seed, "dropout", step, rank))
-        x, y = data.batch(step, n_seq, rank=rank, world_size=world)
-        loss = forward_backward(x, y)
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, clip, foreach=True)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if world > 1:
-            loss = distributed.all_reduce_mean(loss)
-        if hasattr(grad_norm, "full_tensor"):  # FSDP: a DTensor, the same on every rank
-            grad_norm = grad_norm.full_tensor()
-        loss_f = loss.item()  # also waits for the device, so the step time below is honest
-        dt = time.perf_counter() - t0
-        train_time += dt
-        done = step + 1
-        record: dict[str, Any] = {
-            "step": done,
-            "loss": loss_f,
-            "lr": cfg.optim.lr * mult,
-            "grad_norm": float(grad_norm),
-            "tokens_per_s": tokens_per_step / dt,
-            "elapsed_s": round(elapsed_before + time.perf_counter() - t_loop, 4),
-            "time": round(time.time(), 3),  # wall clock, to line metrics up with other logs
-        }
-        if compile_s is not None and step == start:
-            record["compile_s"] = round(compile_s, 3)
-        final = done == steps
-        if final or (cfg.eval.interval and done % cfg.eval.interval == 0):
-            t_eval = time.perf_counter()
-            full = final and cfg.eval.full_at_end
-            record["val_loss"] = evaluate(full)
-            if full:
-                record["val_full"] = True
-            record["eval_s"] = round(time.perf_counter() - t_eval, 4)
-            progress.note(f"step {done}/{steps}  val loss {record['val_loss']:.4f}" + (" (whole val split)" if full else ""))
-        last = {"loss": loss_f, **({"val_loss": record["val_loss"], "val_full": full} if "val_loss" in record else {})}
-        if run is not None and main:
-            run.append_metrics(record)
-        if not math.isfinite(loss_f):
-            progress.close()
-            raise FloatingPointError(
-                f"training diverged: loss={loss_f} at step {done}; lower optim.lr or set train.grad_clip"
-            )
-        progress.update(done, loss_f, tokens_per_step * (done - start) / train_time,
-                        (steps - done) * train_time / (done - start), force=final)
-        if run is not None and (final or (rt.checkpoint_every and done % rt.checkpoint_every == 0)):
-            meta = {
-                "config_hash": config_hash,
-                "config": canonical,
+    try:
+        for step in range(start, steps):
+            t0 = time.perf_counter()
+            mult = schedule(step)
+            for g in optimizer.param_groups:
+                g["lr"] = g["base_lr"] * mult
+            # Dropout draws from the global generator: seeding it per (step, rank) makes every step's
+            # masks independent of what ran before, so a resumed run draws the same masks.
+            torch.manual_seed(_seed_for(cfg.train.seed, "dropout", step, rank))
+            x, y = data.batch(step, n_seq, rank=rank, world_size=world)
+            loss = forward_backward(x, y)
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, clip, foreach=True)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if world > 1:
+                loss = distributed.all_reduce_mean(loss)
+            if hasattr(grad_norm, "full_tensor"):  # FSDP: a DTensor, the same on every rank
+                grad_norm = grad_norm.full_tensor()
+            loss_f = loss.item()  # also waits for the device, so the step time below is honest
+            dt = time.perf_counter() - t0
+            train_time += dt
+            done = step + 1
+            record: dict[str, Any] = {
                 "step": done,
-                "rng": ckpt.rng_state(),
-                # Batch k depends on (seed, k) only, so the next step is the whole data position.
-                "data": {"fingerprint": data.fingerprint, "next_batch": done},
-                "elapsed_s": elapsed_before + time.perf_counter() - t_loop,
-                "last": last,
+                "loss": loss_f,
+                "lr": cfg.optim.lr * mult,
+                "grad_norm": float(grad_norm),
+                "tokens_per_s": tokens_per_step / dt,
+                "elapsed_s": round(elapsed_before + time.perf_counter() - t_loop, 4),
+                "time": round(time.time(), 3),  # wall clock, to line metrics up with other logs
             }
-            if sharded:
-                ckpt.save_sharded(run.checkpoint_dir, runner, optimizer, meta, keep=rt.keep_checkpoints)
-            elif main:
-                ckpt.save(run.checkpoint_dir, {**meta, "model": model.state_dict(),
-                                               "optimizer": optimizer.state_dict()}, keep=rt.keep_checkpoints)
-    progress.close()
+            if compile_s is not None and step == start:
+                record["compile_s"] = round(compile_s, 3)
+            final = done == steps
+            if final or (cfg.eval.interval and done % cfg.eval.interval == 0):
+                t_eval = time.perf_counter()
+                full = final and cfg.eval.full_at_end
+                record["val_loss"] = evaluate(full)
+                if full:
+                    record["val_full"] = True
+                record["eval_s"] = round(time.perf_counter() - t_eval, 4)
+                progress.note(f"step {done}/{steps}  val loss {record['val_loss']:.4f}" + (" (whole val split)" if full else ""))
+            last = {"loss": loss_f, **({"val_loss": record["val_loss"], "val_full": full} if "val_loss" in record else {})}
+            if run is not None and main:
+                run.append_metrics(record)
+            if not math.isfinite(loss_f):
+                raise FloatingPointError(
+                    f"training diverged: loss={loss_f} at step {done}; lower optim.lr or set train.grad_clip"
+                )
+            progress.update(done, loss_f, tokens_per_step * (done - start) / train_time,
+                            (steps - done) * train_time / (done - start), force=final)
+            if run is not None and (final or (rt.checkpoint_every and done % rt.checkpoint_every == 0)):
+                meta = {
+                    "config_hash": config_hash,
+                    "config": canonical,
+                    "step": done,
+                    "rng": ckpt.rng_state(),
+                    # Batch k depends on (seed, k) only, so the next step is the whole data position.
+                    "data": {"fingerprint": data.fingerprint, "next_batch": done},
+                    "elapsed_s": elapsed_before + time.perf_counter() - t_loop,
+                    "last": last,
+                }
+                if sharded:
+                    ckpt.save_sharded(run.checkpoint_dir, runner, optimizer, meta, keep=rt.keep_checkpoints)
+                elif main:
+                    ckpt.save(run.checkpoint_dir, {**meta, "model": model.state_dict(),
+                                                   "optimizer": optimizer.state_dict()}, keep=rt.keep_checkpoints)
+    finally:
+        # Also on Ctrl-C or an error: end the live line so what is printed next starts clean.
+        progress.close()
 
     tokens_s = tokens_per_step * (steps - start) / train_time if train_time else 0.0
     val_loss, val_full = last.get("val_loss"), bool(last.get("val_full"))

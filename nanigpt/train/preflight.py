@@ -81,7 +81,13 @@ def _check_data(cfg: RunConfig) -> None:
             check_context(T, "train", n, "data.train", data.train)
             nv = shard_files(data.val, "data.val").nbytes // TOKEN_BYTES
             check_context(T, "val", nv, "data.val", data.val)
-    # The built-in corpus ships with naniGPT; its size is checked when it is read.
+    else:
+        from nanigpt.data.corpus import read_builtin  # torch-free; cached, so training reads it once
+
+        n = len(read_builtin())
+        cut = val_start(n, data.val_fraction)
+        check_context(T, "train", cut, "data", "builtin")
+        check_context(T, "val", n - cut, "data", "builtin")
 
 
 def preflight(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
