@@ -23,8 +23,8 @@ import xxhash
 
 from nanigpt.conf._errors import ConfigError
 from nanigpt.config import RunConfig
-from nanigpt.train import checkpoint as ckpt
 from nanigpt.data.tokens import rank_slice
+from nanigpt.train import checkpoint as ckpt
 from nanigpt.train.preflight import global_sequences, micro_batch_for, preflight
 from nanigpt.train.runtime import RuntimeOptions
 
@@ -195,7 +195,7 @@ def train(
         else:
             resume = ckpt.find(run.checkpoint_dir, config_hash=config_hash)
         if resume is not None:
-            if resume.sharded != sharded and not resume.sharded:
+            if sharded and not resume.sharded:
                 raise ConfigError(
                     f"checkpoint {resume.path} was written by one process or DDP; FSDP resumes only its own "
                     "sharded checkpoints",
@@ -242,11 +242,11 @@ def train(
             optimizer.load_state_dict(resume.meta["optimizer"])
         ckpt.set_rng_state(resume.meta["rng"])
     params = sum(p.numel() for p in model.parameters())
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if cfg.precision.autocast == "bfloat16"
-        else contextlib.nullcontext()
-    )
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if cfg.precision.autocast == "bfloat16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def forward_backward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Accumulate the gradient of this rank's batch (x, y); returns its mean loss (a tensor)."""
@@ -256,7 +256,7 @@ def train(
             yb = y[j * micro : (j + 1) * micro].to(device, non_blocking=True)
             # Accumulating micro-steps skip DDP's gradient all-reduce; the last one syncs.
             with distributed.grad_sync(runner, sync=j == accum - 1):
-                with autocast:
+                with autocast():
                     _, loss = runner(xb, yb)
                 (loss / accum).backward()
             total += loss.detach().float()
@@ -267,7 +267,7 @@ def train(
         model.eval()
         # (sum of losses x rows, rows); float64 where the device has it, so long evals do not drift.
         totals = torch.zeros(2, dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), autocast():
             if full:
                 mine = rank_slice(data.val_blocks, rank, world)
                 chunks = [(s, min(micro, mine.stop - s)) for s in range(mine.start, mine.stop, micro)]
@@ -293,7 +293,7 @@ def train(
         # One synced micro-step compiles forward and backward (and DDP's hooks); its gradient is
         # thrown away and the global generator put back, so the run is unchanged by it.
         x, y = data.batch(start, n_seq, rank=rank, world_size=world)
-        with autocast:
+        with autocast():
             _, loss = runner(x[:micro].to(device), y[:micro].to(device))
         loss.backward()
         optimizer.zero_grad(set_to_none=True)
