@@ -246,3 +246,15 @@ def test_tinyshakespeare_loads_as_bytes():
     d = load_text(TextData(path=str(SHAKESPEARE)), block_size=64)
     assert d.train.tokens + d.val.tokens == SHAKESPEARE.stat().st_size
     assert 3.0 < d.val.unigram_entropy() < 3.5  # a known property of English character frequencies
+
+
+def test_builtin_corpus_loads_with_its_plain_fingerprint():
+    from nanigpt.data.config import BuiltinData
+    from nanigpt.data.corpus import read_builtin
+    from nanigpt.data.sources import load_builtin
+
+    raw = read_builtin()
+    d = load_builtin(BuiltinData(val_fraction=0.1), block_size=128, seed=0)
+    assert d.fingerprint == xxhash.xxh3_128_hexdigest(raw)
+    assert d.train.tokens + d.val.tokens == len(raw) and d.val.tokens == round(len(raw) * 0.1)
+    assert bytes(d.val.segments[0][:64].tolist()) == raw[d.train.tokens : d.train.tokens + 64]
