@@ -203,8 +203,10 @@ def test_a_finished_run_resumes_to_its_summary_without_training(tmp_path, text):
     cfg = tiny(text, train=TrainConfig(steps=4, batch_tokens=32 * 8))
     run = make_run(tmp_path / "runs", cfg)
     a = train(cfg, RuntimeOptions(), run, out=io.StringIO())
-    b = train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    printed = io.StringIO()
+    b = train(cfg, RuntimeOptions(), run, out=printed)
     assert b.resumed_from == 4 and (b.train_loss, b.val_loss) == (a.train_loss, a.val_loss)
+    assert "4 steps in" in printed.getvalue() and "all before this attempt" in printed.getvalue()
     assert len(run.metrics(include_superseded=True)) == 4
 
 

@@ -50,12 +50,16 @@ class Summary:
     files: tuple[str, ...] = field(default=())
 
     def lines(self) -> list[str]:
-        out = [
-            f"run {self.hash[:12]}: {self.steps} steps in {_duration(self.elapsed_s)}, "
-            f"{_si(self.tokens_per_s)} tokens/s"
-            + (f" (compile {self.compile_s:.1f} s)" if self.compile_s is not None else "")
-            + (f", resumed from step {self.resumed_from}" if self.resumed_from else ""),
-        ]
+        if self.resumed_from == self.steps:  # killed after its last checkpoint: nothing was left to train
+            head = f"run {self.hash[:12]}: {self.steps} steps in {_duration(self.elapsed_s)}, all before this attempt"
+        else:
+            head = (
+                f"run {self.hash[:12]}: {self.steps} steps in {_duration(self.elapsed_s)}, "
+                f"{_si(self.tokens_per_s)} tokens/s"
+                + (f" (compile {self.compile_s:.1f} s)" if self.compile_s is not None else "")
+                + (f", resumed from step {self.resumed_from}" if self.resumed_from else "")
+            )
+        out = [head]
         losses = []
         if self.train_loss is not None:
             losses.append(f"train loss {self.train_loss:.4f}")
