@@ -165,18 +165,31 @@ def default_paths() -> tuple[Path, ...]:
 
 
 _LOADED: dict[tuple[Path, ...], Registry] = {}
-_BY_PLACE: dict[tuple[str, str | None], Registry] = {}
+_BY_PLACE: dict[tuple[str, object], Registry] = {}
+
+# $NANIGPT_PRESETS is read on every resolve. os.environ.get raises and catches a KeyError inside
+# when the variable is unset (the usual case), which costs more than the rest of the lookup; the
+# dict of encoded items that os.environ keeps (CPython's `_data`) answers without one.
+_ENV_KEY = os.environ.encodekey(ENV_VAR) if hasattr(os.environ, "encodekey") else ENV_VAR
+
+
+def place() -> tuple[str, object]:
+    """Where presets are looked up from now: the working directory and $NANIGPT_PRESETS (raw)."""
+    data = getattr(os.environ, "_data", None)
+    if type(data) is dict:
+        return (os.getcwd(), data.get(_ENV_KEY))
+    return (os.getcwd(), os.environ.get(ENV_VAR))
 
 
 def default_registry() -> Registry:
     """The shipped presets + ./presets + NANIGPT_PRESETS, loaded once per process per location."""
     # the fast key: where we are and what the variable says (no filesystem walk on a hit)
-    place = (os.getcwd(), os.environ.get(ENV_VAR))
-    reg = _BY_PLACE.get(place)
+    where = place()
+    reg = _BY_PLACE.get(where)
     if reg is None:
         paths = default_paths()
         reg = _LOADED.get(paths)
         if reg is None:
             reg = _LOADED[paths] = Registry.load(paths)
-        _BY_PLACE[place] = reg
+        _BY_PLACE[where] = reg
     return reg

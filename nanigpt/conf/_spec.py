@@ -23,7 +23,7 @@ from typing import Any, NoReturn, Protocol
 import msgspec
 from msgspec.structs import replace
 
-from nanigpt.conf._canon import _encode, canonical_bytes
+from nanigpt.conf._canon import canonical_of
 from nanigpt.conf._canon import _hex as _xxh3
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
@@ -42,10 +42,11 @@ from nanigpt.conf._grammar import parse_token
 from nanigpt.conf._lens import Traversal, suggest
 from nanigpt.conf._patch import Patch, PatchFactory
 from nanigpt.conf._registry import Registry, default_registry
-from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
+from nanigpt.conf._registry import place as _place
+from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, floats_finite, names_below, spec_of
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, format_value
-from nanigpt.conf._walk import _candidates, _find, _mark, field_at, leaf_paths
+from nanigpt.conf._walk import _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
@@ -131,6 +132,8 @@ class Resolver:
         self._known: dict[int, tuple[Any, tuple[str, ...]]] = {}
         self._root_fields = spec_of(root).fields
         self._validator = Validator(root)
+        self._mount = mount(root)
+        self._finite = floats_finite(root)
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -471,7 +474,7 @@ class Resolver:
                     token=tok,
                     suggestion=f"move it to the front: {tok} {' '.join(t for t in tokens if t != tok)}".rstrip(),
                 )
-            if cfg is not before and _mark(before, cfg, "", i, changed):
+            if cfg is not before and mark_struct(before, cfg, self._mount, i, changed):
                 reshaped = True
         try:
             config = self._validator.validate(cfg)
@@ -480,9 +483,7 @@ class Resolver:
             raise
         except ConfigError as e:
             raise self._validator.attribute(e, Trace(tokens, start, changed)) from None
-        canonical = _encode(config)
-        if b"null" in canonical or b"-0.0" in canonical:
-            canonical = canonical_bytes(config)  # the slow, exact path: see _canon
+        canonical = canonical_of(config, self._finite)
         paths = None if reshaped else self._start_paths(start_cfg)
         return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, paths)
 
@@ -527,11 +528,10 @@ def resolve(
         (4, 0.0001, 'lr=1e-4', 'preset:tiny')
     """
     if root is None and registry is None and default_preset is None:
-        # the everyday call: one resolver per default registry, found with one lookup
-        reg = default_registry()
-        r = _DEFAULT_RESOLVERS.get(reg)
+        # the everyday call: the resolver of the default registry of this place, one lookup
+        r = _BY_PLACE.get(_place())
         if r is None:
-            r = _DEFAULT_RESOLVERS[reg] = Resolver(_default_root(), reg, DEFAULT_PRESET)
+            r = _default_resolver()
         return r.resolve(tokens, runs=runs)
     if root is None:
         root = _default_root()
@@ -549,6 +549,16 @@ def resolve(
 
 _RESOLVERS: dict[tuple[Registry, type, str | None], Resolver] = {}
 _DEFAULT_RESOLVERS: dict[Registry, Resolver] = {}
+_BY_PLACE: dict[tuple[str, object], Resolver] = {}
+
+
+def _default_resolver() -> Resolver:
+    reg = default_registry()
+    r = _DEFAULT_RESOLVERS.get(reg)
+    if r is None:
+        r = _DEFAULT_RESOLVERS[reg] = Resolver(_default_root(), reg, DEFAULT_PRESET)
+    _BY_PLACE[_place()] = r
+    return r
 
 # The one binding of the generic machinery to naniGPT: its root config and default preset.
 DEFAULT_PRESET = "small"

@@ -6,6 +6,7 @@ reads these tables instead of calling `msgspec.inspect` or `typing` again.
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -281,3 +282,34 @@ def _short(t: Any) -> str:
 
 def _plural(t: Any) -> str:
     return {float: "floats", int: "integers", bool: "booleans", str: "strings"}.get(t, describe_type(t))
+
+
+def floats_finite(root: type) -> bool:
+    """True if no config of type `root` that passes msgspec's validation can hold NaN or an
+    infinity: every float anywhere below it (union variants, tuples included) has a lower and an
+    upper bound, which NaN and the infinities fail. Then its canonical JSON needs no search for
+    the `null` that msgspec writes for them."""
+    return all(_finite(f.annotation) for t in reachable_types(root) for f in spec_of(t).fields.values())
+
+
+def _finite(a: Any) -> bool:
+    if a in _PLAIN or is_struct_type(a):  # a struct's own fields are looked at on their own
+        return True
+    origin = typing.get_origin(a)
+    args = typing.get_args(a)
+    if origin is typing.Annotated:
+        inner = args[0]
+        if inner is float:
+            metas = [m for m in args[1:] if isinstance(m, msgspec.Meta)]
+            lo = [b for m in metas for b in (m.ge, m.gt) if b is not None]
+            hi = [b for m in metas for b in (m.le, m.lt) if b is not None]
+            return any(math.isfinite(b) for b in lo) and any(math.isfinite(b) for b in hi)
+        return _finite(inner)
+    if origin is Literal:
+        return True
+    if origin in (Union, types.UnionType, tuple, list, set, frozenset, dict) and args:
+        return all(_finite(x) for x in args if x is not Ellipsis)
+    return False  # a bare float, Any, an unparameterized container: anything may be in it
+
+
+_PLAIN = (int, bool, str, bytes, _NoneType)

@@ -17,10 +17,9 @@ from msgspec import convert as _convert
 from msgspec import to_builtins as _to_builtins
 
 from nanigpt.conf._errors import CheckError, ConfigError, InvalidValueError, ValueTypeError
-from nanigpt.conf._struct import Config
 from nanigpt.conf._types import LEAF, spec_of
 from nanigpt.conf._values import format_value
-from nanigpt.conf._walk import field_at, leaf_paths
+from nanigpt.conf._walk import Mount, field_at, leaf_paths, mount
 
 
 class _Missing:
@@ -70,33 +69,12 @@ class Trace:
         return self.tokens[max(idx)] if idx else self.start
 
 
-_CHECKS: dict[tuple[type, str], tuple[bool, tuple[tuple[str, str], ...]]] = {}
-
-
-def _check_plan(t: type, prefix: str = "") -> tuple[bool, tuple[tuple[str, str], ...]]:
-    """(whether `t` has cross-field rules of its own, (name, path) of the sections below that
-    may have some), per type and mount point, computed once."""
-    key = (t, prefix)
-    plan = _CHECKS.get(key)
-    if plan is None:
-        fn = getattr(t, "check", None)
-        own = callable(fn) and fn is not Config.check
-        _CHECKS[key] = (own, ())  # provisional, for (forbidden) recursive types
-        dot = prefix + "." if prefix else ""
-        below = tuple(
-            (f.name, dot + f.name)
-            for f in spec_of(t).sections
-            if any(_check_plan(v, dot + f.name)[0] or _check_plan(v, dot + f.name)[1] for v in f.types)
-        )
-        plan = _CHECKS[key] = (own, below)
-    return plan
-
-
 class Validator:
     """Validates configs of type `root`."""
 
     def __init__(self, root: type) -> None:
         self.root = root
+        self._mount = mount(root)
 
     def validate(self, cfg: Any) -> Any:
         """The one validation: types and `Meta` ranges by msgspec, then every struct's check()."""
@@ -108,7 +86,7 @@ class Validator:
             v: Any = _convert(b, self.root)
         except msgspec.ValidationError as e:
             raise Invalid(str(e), b) from None
-        self._check(v, "")
+        self._check(v, self._mount)
         return v
 
     def attribute(self, e: ConfigError, trace: Trace) -> ConfigError:
@@ -184,27 +162,26 @@ class Validator:
             f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok, suggestion=hint
         )
 
-    def _check(self, x: Any, prefix: str) -> None:
+    def _check(self, x: Any, m: Mount) -> None:
         """Every struct's check(), children before parents (a rule may assume valid parts)."""
-        own, below = _check_plan(type(x), prefix)
-        for name, p in below:
+        for name, p, kids in m.checks:
             sub = getattr(x, name)
             if sub is None:
                 continue
-            sub_own, sub_below = _check_plan(type(sub), p)
-            if sub_below:
-                self._check(sub, p)
-            elif sub_own:  # a leaf-level section, checked here without another call
+            km = kids.get(type(sub)) or mount(type(sub), p)
+            if km.checks:
+                self._check(sub, km)
+            elif km.check is not None:  # a leaf-level section, checked here without another call
                 try:
-                    sub.check()
+                    km.check(sub)
                 except CheckError as e:
                     self._anchor_all(e, p)
                     raise
-        if own:
+        if m.check is not None:
             try:
-                x.check()
+                m.check(x)
             except CheckError as e:
-                self._anchor_all(e, prefix)
+                self._anchor_all(e, m.prefix)
                 raise
 
     def _anchor_all(self, e: CheckError, prefix: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from msgspec.structs import astuple as _astuple
 
+from nanigpt.conf._struct import Config
 from nanigpt.conf._types import _SPECS, LEAF, FieldSpec, names_below, spec_of
 
 
@@ -75,47 +76,110 @@ def leaf_paths(cfg: Any) -> tuple[str, ...]:
     return out
 
 
-_ROWS: dict[tuple[type, str], tuple[tuple[str, bool], ...]] = {}
+class Mount:
+    """One struct type at one place in the tree (`optim` holding an `AdamW`): the dotted path of
+    each field and the mounts of the sections below, built once. The hot walks (which leaves a
+    token changed, the cross-field checks) read these instead of building paths or keys."""
 
+    __slots__ = ("type", "prefix", "rows", "span", "check", "_checks")
 
-def _rows(t: type, prefix: str) -> tuple[tuple[str, bool], ...]:
-    """(path, is a section) for each field of `t` at `prefix`, in field (= astuple) order."""
-    key = (t, prefix)
-    rows = _ROWS.get(key)
-    if rows is None:
+    def __init__(self, t: type, prefix: str) -> None:
+        self.type = t
+        self.prefix = prefix
         dot = prefix + "." if prefix else ""
-        rows = _ROWS[key] = tuple((dot + f.name, f.kind != LEAF) for f in spec_of(t).fields.values())
-    return rows
+        # per field, in field (= astuple) order: (path, None for a leaf | {type: Mount} for a section)
+        self.rows: tuple[tuple[str, dict[type, Mount] | None], ...] = tuple(
+            (dot + f.name, None if f.kind == LEAF else {}) for f in spec_of(t).fields.values()
+        )
+        self.span = range(len(self.rows))
+        # the type's own cross-field rule, if it has one (Config.check itself checks nothing)
+        fn = getattr(t, "check", None)
+        self.check: Any = fn if callable(fn) and fn is not Config.check else None
+        self._checks: tuple[tuple[str, str, dict[type, Mount]], ...] | None = None
+
+    def kid(self, k: int, t: type) -> Mount:
+        """The mount of struct type `t` in field number `k` (a section)."""
+        path, kids = self.rows[k]
+        m = kids.get(t)  # type: ignore[union-attr]
+        if m is None:
+            m = kids[t] = mount(t, path)  # type: ignore[index]
+        return m
+
+    @property
+    def checks(self) -> tuple[tuple[str, str, dict[type, Mount]], ...]:
+        """(name, path, kids) of the sections below that hold some cross-field rule, in any variant."""
+        if self._checks is None:
+            self._checks = ()  # provisional, for (forbidden) recursive types
+            out = []
+            fields = spec_of(self.type).fields
+            for k, (path, kids) in enumerate(self.rows):
+                if kids is None:
+                    continue
+                f = fields[path.rpartition(".")[2]]
+                ms = [self.kid(k, t) for t in f.types]
+                if any(m.check is not None or m.checks for m in ms):
+                    out.append((f.name, path, kids))
+            self._checks = tuple(out)
+        return self._checks
+
+
+_MOUNTS: dict[tuple[type, str], Mount] = {}
+
+
+def mount(t: type, prefix: str = "") -> Mount:
+    """The (cached) mount of struct type `t` at dotted `prefix` ("" for the root)."""
+    m = _MOUNTS.get((t, prefix))
+    if m is None:
+        m = _MOUNTS[(t, prefix)] = Mount(t, prefix)
+    return m
 
 
 def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> bool:
     """Record token `i` as the owner of every leaf whose value differs from `a` to `b`; True if
-    a section changed type (a union switch), which changes the set of leaf paths.
+    a section changed type (a union switch), which changes the set of leaf paths."""
+    t = type(b)
+    if type(a) is not t or not isinstance(b, msgspec.Struct):
+        _mark_all(b, prefix, i, changed)
+        return True
+    return mark_struct(a, b, mount(t, prefix), i, changed)
+
+
+def _mark_all(b: Any, prefix: str, i: int, changed: dict[str, int]) -> None:
+    # a union switch (or a section set to/from null): every leaf below belongs to this token
+    out: list[str] = []
+    _all_leaves(b, prefix, out)
+    for p in out:
+        changed[p] = i
+
+
+def mark_struct(a: Any, b: Any, m: Mount, i: int, changed: dict[str, int]) -> bool:
+    """`_mark` of two structs of `m`'s type.
 
     Sub-structs that are the same object are skipped: a token that touched one field costs a
     walk down one path, not over the whole tree.
     """
-    t = type(b)
-    if type(a) is not t or not isinstance(b, msgspec.Struct):
-        # a union switch (or a section set to/from null): every leaf below belongs to this token
-        out: list[str] = []
-        _all_leaves(b, prefix, out)
-        for p in out:
-            changed[p] = i
-        return True
     reshaped = False
-    rows = _rows(t, prefix)
+    rows = m.rows
     xs = _astuple(a)
     ys = _astuple(b)
     # the identity scan runs in C; the Python loop sees only the fields that are new objects
-    for k in _compress(range(len(xs)), map(_is_not, xs, ys)):
-        p, section = rows[k]
+    for k in _compress(m.span, map(_is_not, xs, ys)):
+        p, kids = rows[k]
         x = xs[k]
         y = ys[k]
-        if section:
-            reshaped = _mark(x, y, p, i, changed) or reshaped
-        elif x != y or type(x) is not type(y):
-            changed[p] = i
+        if kids is None:
+            if x != y or type(x) is not type(y):
+                changed[p] = i
+            continue
+        t = type(y)
+        km = kids.get(t)
+        if km is not None and type(x) is t:
+            reshaped = mark_struct(x, y, km, i, changed) or reshaped
+        elif type(x) is t and isinstance(y, msgspec.Struct):
+            reshaped = mark_struct(x, y, m.kid(k, t), i, changed) or reshaped
+        else:
+            _mark_all(y, p, i, changed)
+            reshaped = True
     return reshaped
 
 
