@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 class RunConfig(Config):
     """Everything that determines a training run's result. Its hash names `runs/<hash>/`."""
 
-    schema_version: Annotated[int, Meta(ge=1, description="version of this config schema")] = SCHEMA_VERSION
+    schema_version: Annotated[int, Meta(ge=1, le=10**6, description="version of this config schema")] = SCHEMA_VERSION
     model: GPTConfig = GPTConfig()
     data: DataConfig = BuiltinData()
     optim: OptimConfig = AdamW()
@@ -30,40 +30,46 @@ class RunConfig(Config):
     precision: PrecisionConfig = PrecisionConfig()
 
     def check(self) -> None:
+        m, train = self.model, self.train
         if self.schema_version != SCHEMA_VERSION:
             raise CheckError(
                 f"`schema_version`={self.schema_version} but this naniGPT reads version {SCHEMA_VERSION}",
                 paths=("schema_version",),
             )
-        if self.train.batch_tokens % self.model.block_size:
+        if train.batch_tokens % m.block_size:
             raise CheckError(
-                f"`train.batch_tokens`={self.train.batch_tokens} is not a multiple of "
-                f"`model.block_size`={self.model.block_size}",
+                f"`train.batch_tokens`={train.batch_tokens} is not a multiple of "
+                f"`model.block_size`={m.block_size}",
                 paths=("train.batch_tokens", "model.block_size"),
-                suggestion=f"try train.batch_tokens={max(1, round(self.train.batch_tokens / self.model.block_size)) * self.model.block_size}",
+                suggestion=f"try train.batch_tokens={max(1, round(train.batch_tokens / m.block_size)) * m.block_size}",
             )
-        if self.schedule.warmup_steps > self.train.steps:
+        if self.schedule.warmup_steps > train.steps:
             raise CheckError(
-                f"`schedule.warmup_steps`={self.schedule.warmup_steps} is more than "
-                f"`train.steps`={self.train.steps}",
+                f"`schedule.warmup_steps`={self.schedule.warmup_steps} is more than `train.steps`={train.steps}",
                 paths=("schedule.warmup_steps", "train.steps"),
                 suggestion="lower warmup_steps or raise steps",
             )
-        if not isinstance(self.data, ShardData) and self.model.vocab_size < 256:
+        if isinstance(self.data, ShardData):
+            if m.vocab_size > 65536:
+                raise CheckError(
+                    f"token shards hold uint16 token ids, so `model.vocab_size` must be <= 65536, got {m.vocab_size}",
+                    paths=("model.vocab_size", "data"),
+                    suggestion="set model.vocab_size=65536 or less",
+                )
+        elif m.vocab_size < 256:
             raise CheckError(
-                f"byte-level text data needs `model.vocab_size` >= 256, got {self.model.vocab_size}",
+                f"byte-level text data needs `model.vocab_size` >= 256, got {m.vocab_size}",
                 paths=("model.vocab_size", "data"),
                 suggestion="set model.vocab_size=256",
             )
-        if self.precision.fp8:
-            m = self.model
-            bad = [f"`model.{k}`={v}" for k, v in (("n_embd", m.n_embd), ("mlp hidden (n_embd*mlp_ratio)", m.n_embd * m.mlp_ratio)) if v % 16]
-            if bad:
-                raise CheckError(
-                    f"float8 needs Linear widths that are multiples of 16: {', '.join(bad)}",
-                    paths=("model.n_embd", "precision.fp8"),
-                    suggestion="use an n_embd that is a multiple of 16",
-                )
+        if self.precision.fp8 and (m.n_embd % 16 or m.n_embd * m.mlp_ratio % 16):
+            widths = (("n_embd", m.n_embd), ("mlp hidden (n_embd*mlp_ratio)", m.n_embd * m.mlp_ratio))
+            raise CheckError(
+                "float8 needs Linear widths that are multiples of 16: "
+                + ", ".join(f"`model.{k}`={v}" for k, v in widths if v % 16),
+                paths=("model.n_embd", "precision.fp8"),
+                suggestion="use an n_embd that is a multiple of 16",
+            )
 
 
 # The lens on the whole run config: `L.optim.lr`, `L.model.n_layer` (checked when built).

@@ -384,10 +384,10 @@ def test_user_presets_from_the_environment_are_listed(runs, tmp_path):
 def test_fields_with_a_pattern(runs):
     r = invoke(["fields", "optim.lr"], runs)
     assert r.stdout == (
-        "path      variant  type         default  description\n"
-        "optim.lr  adamw    float > 0.0  0.001    peak learning rate\n"
-        "optim.lr  muon     float > 0.0  0.02     peak learning rate\n"
-        "optim.lr  sgd      float > 0.0  0.1      peak learning rate\n"
+        "path      variant  type                  default  description\n"
+        "optim.lr  adamw    float in (0.0, 10.0]  0.001    peak learning rate\n"
+        "optim.lr  muon     float in (0.0, 10.0]  0.02     peak learning rate\n"
+        "optim.lr  sgd      float in (0.0, 10.0]  0.1      peak learning rate\n"
     )
     assert "model.n_layer" in invoke(["fields", "model.n_*"], runs).stdout
     r = invoke(["fields", "nope"], runs)

@@ -7,13 +7,28 @@ import os
 import subprocess
 import sys
 
+from typing import Annotated
+
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec import Meta
 from strategies import configs, leaf_fields, values
 
-from nanigpt.conf import Lens, ValueTypeError, canonical_bytes, config_hash, resolve, short_hash
+from nanigpt.conf import (
+    Config,
+    Lens,
+    Patch,
+    Registry,
+    ValueTypeError,
+    canonical_bytes,
+    config_hash,
+    default_registry,
+    resolve,
+    short_hash,
+)
+from nanigpt.conf._types import floats_finite
 from nanigpt.config import SCHEMA_VERSION, RunConfig
 
 LAWS = settings(max_examples=50, deadline=None)
@@ -67,6 +82,40 @@ def test_negative_zero_is_zero():
     assert canonical_bytes({"a": "x-0.0", "b": -0.001}) == b'{"a":"x-0.0","b":-0.001}'
     cfg = Lens.from_path(RunConfig, "train.grad_clip").set(RunConfig(), -0.0)
     assert config_hash(cfg) == config_hash(Lens.from_path(RunConfig, "train.grad_clip").set(RunConfig(), 0.0))
+
+
+def test_negative_zero_set_by_a_token_or_a_patch_hashes_as_zero():
+    # dropout's range [0, 1) admits -0.0; the canonical form makes it 0.0
+    r = resolve(["preset:tiny", "dropout=-0.0"])
+    assert r.hash == resolve(["preset:tiny", "dropout=0.0"]).hash and b"-0.0" not in r.canonical
+    neg = Patch(lambda cfg: Lens.from_path(RunConfig, "train.grad_clip").set(cfg, -0.0), name="neg", doc="-0.0")
+    reg = Registry.of(*default_registry().presets.values(), neg)
+    r = resolve(["preset:tiny", "+neg"], registry=reg)
+    assert r.hash == resolve(["preset:tiny", "train.grad_clip=0"]).hash
+    # small negative exponents (eps=1e-8) hold a `-` too, and stay as they are
+    assert b'"eps":1e-8' in r.canonical
+
+
+class Unbounded(Config):
+    x: float = 1.0
+    y: Annotated[float, Meta(ge=0.0)] = 1.0
+
+
+def test_which_schemas_rule_out_nan_and_infinities():
+    assert floats_finite(RunConfig)
+    assert not floats_finite(Unbounded)
+    assert floats_finite(msgspec.defstruct("B", [("x", Annotated[float, Meta(ge=0, lt=1)])]))
+    assert not floats_finite(msgspec.defstruct("T", [("x", tuple[float, ...])]))
+    assert floats_finite(msgspec.defstruct("I", [("x", tuple[int, str, bool] | None)]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_inf_set_by_a_patch_have_no_hash(bad):
+    # a schema whose floats may be unbounded: validation lets an infinity through, hashing does not
+    field = "y" if bad == float("inf") else "x"  # y >= 0 lets +inf through; x takes anything
+    p = Patch(lambda cfg: msgspec.structs.replace(cfg, **{field: bad}), name="bad", doc="a non-finite value")
+    with pytest.raises(ValueTypeError, match=rf"`{field}`=(nan|inf|-inf) is not a finite number"):
+        resolve(["+bad"], registry=Registry.of(p), root=Unbounded)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])

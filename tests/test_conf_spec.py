@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 import msgspec
+import msgspec.inspect as mi
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -40,9 +41,11 @@ from nanigpt.conf import (
     set_,
 )
 from nanigpt.conf._store import RunStore
+from nanigpt.conf._types import floats_finite, reachable_types, spec_of
 from nanigpt.config import L, RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import AdamW, Muon
+from nanigpt.train.runtime import RuntimeOptions
 
 # -- the grammar -------------------------------------------------------------------------------
 
@@ -294,6 +297,53 @@ def test_out_of_range():
     assert e.path == "model.n_layer"
     e = err(["betas=0.9,1.5"], InvalidValueError)
     assert e.path == "optim.betas" and e.token == "betas=0.9,1.5"
+
+
+def test_huge_ints_are_out_of_range():
+    # ints have upper bounds too: a typo of many digits is an error, not a model that never builds
+    big = "99999999999999999999999"
+    e = err([f"model.n_layer={big}"], InvalidValueError)
+    assert str(e) == (
+        f"in `model.n_layer={big}`: `model.n_layer`={big} is out of range: expected `int` <= 1024 "
+        "(the default is model.n_layer=6)"
+    )
+    assert (e.path, e.token) == ("model.n_layer", f"model.n_layer={big}")
+    e = err([f"seed={2**63}"], InvalidValueError)
+    assert e.path == "train.seed" and "expected `int` <= 9223372036854775807" in str(e)
+    assert resolve([f"seed={2**63 - 1}"]).config.train.seed == 2**63 - 1
+
+
+def test_every_int_and_float_leaf_has_an_upper_bound():
+    for t in [*reachable_types(RunConfig), RuntimeOptions]:
+        for f in spec_of(t).fields.values():
+            info = mi.type_info(f.annotation)
+            for x in _numbers(info):
+                assert x.le is not None or x.lt is not None, f"{t.__name__}.{f.name} has no upper bound"
+    assert floats_finite(RunConfig)  # so a canonical encoding never needs a search for NaN's `null`
+
+
+def _numbers(t):
+    if isinstance(t, mi.Metadata):
+        return _numbers(t.type)
+    if isinstance(t, (mi.IntType, mi.FloatType)):
+        return [t]
+    if isinstance(t, mi.TupleType):
+        return [x for i in t.item_types for x in _numbers(i)]
+    if isinstance(t, mi.UnionType):
+        return [x for i in t.types for x in _numbers(i)]
+    return []
+
+
+def test_shards_need_a_vocabulary_that_fits_uint16():
+    assert resolve(["preset:gpt2", "model.vocab_size=65536"]).config.model.vocab_size == 65536
+    e = err(["preset:gpt2", "model.vocab_size=65537"], CheckError)
+    assert str(e) == (
+        "in `model.vocab_size=65537`: token shards hold uint16 token ids, so `model.vocab_size` must be <= 65536, "
+        "got 65537 [`model.vocab_size` set by `model.vocab_size=65537`, `data` set by `preset:gpt2`] "
+        "(set model.vocab_size=65536 or less)"
+    )
+    # byte-level text is bounded by the schema only
+    assert resolve(["preset:tiny", "model.vocab_size=100000"]).config.model.vocab_size == 100000
 
 
 def test_range_error_blames_the_token_that_set_the_value_not_the_last_one():

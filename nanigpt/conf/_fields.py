@@ -2,7 +2,7 @@
 
     >>> rows = field_table("optim.lr")
     >>> [(r["path"], r["variant"], r["type"], r["default"]) for r in rows]
-    [('optim.lr', 'adamw', 'float > 0.0', '0.001'), ('optim.lr', 'muon', 'float > 0.0', '0.02'), ('optim.lr', 'sgd', 'float > 0.0', '0.1')]
+    [('optim.lr', 'adamw', 'float in (0.0, 10.0]', '0.001'), ('optim.lr', 'muon', 'float in (0.0, 10.0]', '0.02'), ('optim.lr', 'sgd', 'float in (0.0, 10.0]', '0.1')]
 """
 
 from __future__ import annotations

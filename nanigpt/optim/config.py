@@ -9,8 +9,8 @@ from msgspec import Meta
 from nanigpt.conf._errors import CheckError
 from nanigpt.conf._struct import Config
 
-LR = Annotated[float, Meta(gt=0.0, description="peak learning rate")]
-WeightDecay = Annotated[float, Meta(ge=0.0, description="decoupled weight decay (matrices only)")]
+LR = Annotated[float, Meta(gt=0.0, le=10.0, description="peak learning rate")]
+WeightDecay = Annotated[float, Meta(ge=0.0, le=10.0, description="decoupled weight decay (matrices only)")]
 Beta = Annotated[float, Meta(ge=0.0, lt=1.0)]
 
 
@@ -19,7 +19,7 @@ class AdamW(Config, tag="adamw"):
 
     lr: LR = 1e-3
     betas: Annotated[tuple[Beta, Beta], Meta(description="Adam (beta1, beta2)")] = (0.9, 0.95)
-    eps: Annotated[float, Meta(gt=0.0, description="Adam epsilon")] = 1e-8
+    eps: Annotated[float, Meta(gt=0.0, le=1.0, description="Adam epsilon")] = 1e-8
     weight_decay: WeightDecay = 0.1
 
 
@@ -31,9 +31,9 @@ class Muon(Config, tag="muon"):
     nesterov: Annotated[bool, Meta(description="Nesterov momentum")] = True
     ns_steps: Annotated[int, Meta(ge=1, le=20, description="Newton-Schulz iterations")] = 5
     weight_decay: WeightDecay = 0.0
-    adamw_lr: Annotated[float, Meta(gt=0.0, description="AdamW lr for embeddings, head, norms")] = 3e-3
+    adamw_lr: Annotated[float, Meta(gt=0.0, le=10.0, description="AdamW lr for embeddings, head, norms")] = 3e-3
     adamw_betas: Annotated[tuple[Beta, Beta], Meta(description="AdamW (beta1, beta2) for the rest")] = (0.9, 0.95)
-    adamw_weight_decay: Annotated[float, Meta(ge=0.0, description="AdamW weight decay for the rest")] = 0.0
+    adamw_weight_decay: Annotated[float, Meta(ge=0.0, le=10.0, description="AdamW weight decay for the rest")] = 0.0
 
 
 class SGD(Config, tag="sgd"):
@@ -60,7 +60,7 @@ OptimConfig = AdamW | Muon | SGD
 class ScheduleConfig(Config):
     """Linear warmup, then cosine, WSD (warmup-stable-decay) or constant."""
 
-    warmup_steps: Annotated[int, Meta(ge=0, description="linear warmup steps from 0 to the peak lr")] = 100
+    warmup_steps: Annotated[int, Meta(ge=0, le=10**9, description="linear warmup steps from 0 to the peak lr")] = 100
     decay: Annotated[Literal["cosine", "wsd", "constant"], Meta(description="shape after warmup")] = "cosine"
     min_lr_ratio: Annotated[float, Meta(ge=0.0, le=1.0, description="final lr / peak lr")] = 0.1
     decay_fraction: Annotated[

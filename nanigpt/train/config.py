@@ -16,19 +16,19 @@ from nanigpt.conf._struct import Config
 class TrainConfig(Config):
     """The optimization run."""
 
-    steps: Annotated[int, Meta(ge=1, description="optimizer steps")] = 2000
+    steps: Annotated[int, Meta(ge=1, le=10**9, description="optimizer steps")] = 2000
     batch_tokens: Annotated[
-        int, Meta(ge=1, description="global batch in tokens per step (a multiple of model.block_size)")
+        int, Meta(ge=1, le=2**34, description="global batch in tokens per step (a multiple of model.block_size)")
     ] = 16384
-    seed: Annotated[int, Meta(ge=0, description="seed of every random generator")] = 1337
-    grad_clip: Annotated[float, Meta(ge=0.0, description="clip the global grad norm to this (0 = off)")] = 1.0
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1, description="seed of every random generator")] = 1337
+    grad_clip: Annotated[float, Meta(ge=0.0, le=1e6, description="clip the global grad norm to this (0 = off)")] = 1.0
 
 
 class EvalConfig(Config):
     """Validation loss during and after training."""
 
-    interval: Annotated[int, Meta(ge=0, description="evaluate every N steps (0 = only at the end)")] = 250
-    batches: Annotated[int, Meta(ge=1, description="val batches per evaluation")] = 20
+    interval: Annotated[int, Meta(ge=0, le=10**9, description="evaluate every N steps (0 = only at the end)")] = 250
+    batches: Annotated[int, Meta(ge=1, le=10**6, description="val batches per evaluation")] = 20
     full_at_end: Annotated[bool, Meta(description="evaluate the whole val split after the last step")] = True
 
 
