@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -11,11 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from nanigpt.conf import ConfigError
+from nanigpt.conf import ConfigError, resolve
+from nanigpt.conf._store import RunStore
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
 from nanigpt.train import fp8
 from nanigpt.train.config import PrecisionConfig
+from nanigpt.train.runtime import RuntimeOptions
 
 CPU = torch.device("cpu")
 ON = PrecisionConfig(fp8=True)
@@ -162,6 +165,7 @@ def test_import_and_conversion_are_quiet_and_say_emulated_once() -> None:
         from nanigpt.model.gpt import GPT
         from nanigpt.train import fp8
         from nanigpt.train.config import PrecisionConfig
+from nanigpt.train.runtime import RuntimeOptions
         model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16))
         fp8.convert(model, PrecisionConfig(fp8=True), torch.device("cpu"))
         _, loss = model(torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 16, dtype=torch.long))
@@ -178,3 +182,27 @@ def test_import_and_conversion_are_quiet_and_say_emulated_once() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [NOTICE]
+
+
+def trained_losses(tokens: list[str], root: Path) -> tuple[list[float], dict]:
+    """Train `tokens` with the real trainer into a run under `root`; per-step losses and attempt."""
+    from nanigpt.train import train
+
+    r = resolve(tokens)
+    run, _ = RunStore(root).create(r.hash, r.canonical, {"tokens": tokens, "start": r.start, "blame": {}})
+    attempt: dict = {}
+    torch.set_num_threads(1)
+    train(r.config, RuntimeOptions(device="cpu", progress="off"), run, attempt, out=io.StringIO())
+    return [m["loss"] for m in run.metrics()], attempt
+
+
+def test_preset_tiny_fp8_trains_within_3_percent_of_fp32(tmp_path: Path) -> None:
+    base = ["preset:tiny", "train.steps=50"]
+    ref, _ = trained_losses(base, tmp_path / "fp32")
+    f8, attempt = trained_losses([*base, "+fp8"], tmp_path / "fp8")
+    assert len(ref) == len(f8) == 50
+    assert f8 != ref
+    worst = max(abs(a - b) / a for a, b in zip(ref, f8, strict=True))
+    assert worst < 0.03, worst
+    assert ref[-1] < ref[0] - 0.5 and f8[-1] < f8[0] - 0.5  # both really learned
+    assert attempt["fp8"] == {"emulated": True, "recipe": "tensorwise", "converted": 8}
