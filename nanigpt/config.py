@@ -70,6 +70,20 @@ class RunConfig(Config):
                 paths=("model.n_embd", "precision.fp8"),
                 suggestion="use an n_embd that is a multiple of 16",
             )
+        # float8 converts the head only as its own Linear; a tied head is the embedding matrix.
+        if self.precision.fp8_head and m.tie_embeddings:
+            raise CheckError(
+                "`precision.fp8_head`=true needs an untied output head, but `model.tie_embeddings`=true "
+                "(the head is the token embedding, which stays in high precision)",
+                paths=("precision.fp8_head", "model.tie_embeddings"),
+                suggestion="set model.tie_embeddings=false, or drop precision.fp8_head",
+            )
+        if self.precision.fp8_head and m.vocab_size % 16:
+            raise CheckError(
+                f"float8 needs Linear widths that are multiples of 16: the head's `model.vocab_size`={m.vocab_size}",
+                paths=("model.vocab_size", "precision.fp8_head"),
+                suggestion=f"pad model.vocab_size to {-(-m.vocab_size // 16) * 16}",
+            )
 
 
 # The lens on the whole run config: `L.optim.lr`, `L.model.n_layer` (checked when built).

@@ -206,3 +206,12 @@ def test_preset_tiny_fp8_trains_within_3_percent_of_fp32(tmp_path: Path) -> None
     assert worst < 0.03, worst
     assert ref[-1] < ref[0] - 0.5 and f8[-1] < f8[0] - 0.5  # both really learned
     assert attempt["fp8"] == {"emulated": True, "recipe": "tensorwise", "converted": 8}
+
+
+def test_fp8_head_rules_are_checked_at_resolution() -> None:
+    with pytest.raises(ConfigError, match=r"needs an untied output head, but `model.tie_embeddings`=true"):
+        resolve(["preset:tiny", "+fp8", "precision.fp8_head=true"])
+    with pytest.raises(ConfigError, match=r"the head's `model.vocab_size`=260 .*pad model.vocab_size to 272"):
+        resolve(["preset:tiny", "+fp8", "precision.fp8_head=true", "model.tie_embeddings=false", "model.vocab_size=260"])
+    ok = resolve(["preset:tiny", "+fp8", "precision.fp8_head=true", "model.tie_embeddings=false"]).config
+    assert ok.precision.fp8_head
