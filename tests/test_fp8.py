@@ -165,7 +165,6 @@ def test_import_and_conversion_are_quiet_and_say_emulated_once() -> None:
         from nanigpt.model.gpt import GPT
         from nanigpt.train import fp8
         from nanigpt.train.config import PrecisionConfig
-from nanigpt.train.runtime import RuntimeOptions
         model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16))
         fp8.convert(model, PrecisionConfig(fp8=True), torch.device("cpu"))
         _, loss = model(torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 16, dtype=torch.long))
