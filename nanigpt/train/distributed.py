@@ -106,7 +106,7 @@ def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in _TORCHRUN_VARS)
 
 
-def _pick_device(device: str, local_rank: int, local_world: int) -> torch.device:
+def _pick_device(device: str, local_rank: int, local_world: int, *, torchrun: bool) -> torch.device:
     try:
         requested = torch.device(device) if device != "auto" else None
     except RuntimeError:
@@ -114,14 +114,37 @@ def _pick_device(device: str, local_rank: int, local_world: int) -> torch.device
             f"`--device`={device!r} is not a device", path="device", suggestion="use auto, cpu, cuda or cuda:N"
         ) from None
     if requested is None:
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        if torch.cuda.is_available():
+            requested = torch.device("cuda")
+        elif not torchrun and torch.backends.mps.is_available():
+            requested = torch.device("mps")
+        else:
+            requested = torch.device("cpu")
+    if requested.type == "mps" and torchrun:
+        raise ConfigError(
+            "`--device`=mps cannot run under torchrun: no process-group backend moves MPS tensors",
+            path="device",
+            suggestion="train on one process without torchrun, or use --device cpu",
+        )
     if requested.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
                 f"`--device`={device} but torch sees no CUDA GPU", path="device", suggestion="use --device cpu"
             )
         if requested.index is None:
+            if local_rank >= torch.cuda.device_count():
+                raise ConfigError(
+                    f"local rank {local_rank} has no GPU: torch sees {torch.cuda.device_count()}",
+                    path="device",
+                    suggestion=f"launch at most {torch.cuda.device_count()} processes per node (--nproc-per-node)",
+                )
             return torch.device("cuda", local_rank)
+        if requested.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"`--device`={device} but torch sees {torch.cuda.device_count()} GPU(s)",
+                path="device",
+                suggestion=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}",
+            )
         if local_world > 1:
             raise ConfigError(
                 f"`--device`={device} would put all {local_world} local ranks on one GPU",
@@ -137,11 +160,11 @@ def init(device: str = "auto", *, timeout: timedelta = DEFAULT_TIMEOUT) -> DistI
     `device` is the `--device` flag: under torchrun, "auto" and "cuda" mean cuda:LOCAL_RANK.
     """
     if not launched_by_torchrun():
-        return DistInfo(device=_pick_device(device, 0, 1))
+        return DistInfo(device=_pick_device(device, 0, 1, torchrun=False))
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-    dev = _pick_device(device, local_rank, local_world)
+    dev = _pick_device(device, local_rank, local_world, torchrun=True)
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
