@@ -113,8 +113,8 @@ def check_device(precision: PrecisionConfig, device: torch.device) -> None:
         raise ConfigError(
             f"`precision.fp8_allow_emulation`=false but there are {reason}",
             path="precision.fp8_allow_emulation",
-            suggestion="run on a GPU of compute capability 8.9+ (L4, RTX 4090, H100, H200), "
-            "or set precision.fp8_allow_emulation=true to emulate float8 (slow)",
+            suggestion="run on a GPU of compute capability 8.9+ such as an L4, RTX 4090, H100 or H200, "
+            "or set precision.fp8_allow_emulation=true to emulate float8, slowly",
         )
     if (
         not reason
