@@ -208,6 +208,21 @@ def restored(saved: dict) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     return model, opt
 
 
+def test_save_sharded_in_one_process_is_whole_and_cleans_up(tmp_path: Path) -> None:
+    model = make_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    train(model, opt, 0, 1)
+    (tmp_path / "step_00000002.partial").mkdir()  # a save cut short by a crash
+    (tmp_path / "step_00000003").mkdir()  # an older, incomplete folder of the same name
+    D.save_sharded(tmp_path / "step_00000003", model, opt, meta={"step": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000003"]
+    fresh = make_model()
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), lr=1e-2)
+    assert D.load_sharded(tmp_path / "step_00000003", fresh, fresh_opt) == {"step": 3}
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True))
+    assert train(model, opt, 0, 1) == train(fresh, fresh_opt, 0, 1)
+
+
 def test_load_sharded_refuses_a_plain_directory(tmp_path: Path) -> None:
     model = make_model()
     with pytest.raises(FileNotFoundError, match=r"is not a sharded checkpoint"):

@@ -339,7 +339,9 @@ def save_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optim
     directory = Path(directory)
     partial = directory.with_name(directory.name + ".partial")
     if is_main():
-        shutil.rmtree(partial, ignore_errors=True)
+        # Leftovers of saves that a crash cut short (one trainer per run: none is in progress).
+        for stale in directory.parent.glob("*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
     barrier()
     model_sd, optim_sd = get_state_dict(model, optimizer)
     with _dcp_quiet():
