@@ -18,8 +18,10 @@ from strategies import configs, leaf_fields, values
 
 from nanigpt.conf import (
     Config,
+    ConfigError,
     Lens,
     Patch,
+    Preset,
     Registry,
     ValueTypeError,
     canonical_bytes,
@@ -30,6 +32,7 @@ from nanigpt.conf import (
 )
 from nanigpt.conf._types import floats_finite
 from nanigpt.config import SCHEMA_VERSION, RunConfig
+from nanigpt.optim.config import SGD
 
 LAWS = settings(max_examples=50, deadline=None)
 
@@ -164,3 +167,76 @@ def test_hash_is_the_same_in_a_fresh_process_with_another_hash_seed():
         env = {**os.environ, "PYTHONHASHSEED": seed}
         out = subprocess.run([sys.executable, "-c", code, *tokens], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == here
+
+
+# Leaf values whose JSON is not canonical (an int where a float goes, -0.0, a list for a tuple),
+# and plain ones. Patches and presets may put them in a config; tokens parse to canonical ones.
+RAW = {
+    "model.dropout": [0, -0.0, 0.0, 0.5],
+    "model.init_std": [1, 0.02],
+    "optim.lr": [1, 2, 0.001],
+    "optim.betas": [(0, 0.95), [0.9, 0.95], (0.9, -0.0), (0.8, 0.9)],
+    "train.grad_clip": [1, -0.0, 0.0, 2.5],
+    "schedule.min_lr_ratio": [1, 0, -0.0, 0.25],
+    "model.n_layer": [3, 4],
+}
+
+
+@st.composite
+def raw_edits(draw):
+    paths = draw(st.lists(st.sampled_from(sorted(RAW)), max_size=4))
+    return [(p, draw(st.sampled_from(RAW[p]))) for p in paths]
+
+
+def _edit_patch(edits, name="edit"):
+    def fn(cfg):
+        for path, v in edits:
+            cfg = Lens.from_path(RunConfig, path).set(cfg, v)
+        return cfg
+
+    return Patch(fn, name=name, doc="raw leaf values")
+
+
+def _exact(cfg):
+    """What validation and the canonical form make of `cfg`, the slow and obvious way."""
+    v = msgspec.convert(msgspec.to_builtins(cfg), RunConfig)
+    return v, canonical_bytes(v)
+
+
+TOKEN_EDITS = {  # what each token of the generated specs does, by lenses
+    "lr=0.5": [("optim.lr", 0.5)],
+    "dropout=-0.0": [("model.dropout", -0.0)],
+    "lr=1": [("optim.lr", 1.0)],
+}
+
+
+@LAWS
+@given(raw_edits(), raw_edits(), st.sampled_from([[], ["lr=0.5"], ["dropout=-0.0"], ["optim=sgd", "lr=1"]]))
+def test_resolved_bytes_are_the_canonical_bytes_of_the_validated_config(start_edits, edits, tokens):
+    # a preset and patches that hold raw values: the hash is that of the validated config
+    base = _edit_patch(start_edits)(default_registry().presets["tiny"]())
+    to_sgd = Patch(lambda cfg: Lens.from_path(RunConfig, "optim").set(cfg, SGD(lr=1)), name="sgd1", doc="int lr")
+    reg = Registry.of(Preset(lambda: base, name="raw", doc="raw leaves", source="here"), _edit_patch(edits), to_sgd)
+    for spec in (["preset:raw", "+edit", *tokens], ["preset:raw", *tokens, "+sgd1", "+edit"]):
+        try:
+            want_cfg, want = _exact(_apply(spec[1:], base, edits, to_sgd))
+        except (ConfigError, msgspec.ValidationError):  # betas edited on SGD, lr=1 on a lr <= 1 field
+            with pytest.raises(ConfigError):
+                resolve(spec, registry=reg)
+            continue
+        r = resolve(spec, registry=reg)
+        assert r.canonical == want and r.config == want_cfg
+        assert r.hash == config_hash(r.config) == config_hash(json.loads(r.canonical))
+
+
+def _apply(tokens, cfg, edits, to_sgd):
+    for tok in tokens:
+        if tok == "+edit":
+            cfg = _edit_patch(edits)(cfg)
+        elif tok == "+sgd1":
+            cfg = to_sgd(cfg)
+        elif tok == "optim=sgd":
+            cfg = cfg if isinstance(cfg.optim, SGD) else Lens.from_path(RunConfig, "optim").set(cfg, SGD())
+        else:
+            cfg = _edit_patch(TOKEN_EDITS[tok])(cfg)
+    return cfg

@@ -23,7 +23,6 @@ from typing import Any, NoReturn, Protocol
 import msgspec
 from msgspec.structs import replace
 
-from nanigpt.conf._canon import canonical_of
 from nanigpt.conf._canon import _hex as _xxh3
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
@@ -43,10 +42,10 @@ from nanigpt.conf._lens import Traversal, suggest
 from nanigpt.conf._patch import Patch, PatchFactory
 from nanigpt.conf._registry import Registry, default_registry
 from nanigpt.conf._registry import place as _place
-from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, floats_finite, names_below, spec_of
+from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, format_value
-from nanigpt.conf._walk import _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount
+from nanigpt.conf._walk import IMPURE, RESHAPED, _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount, pure_tree
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
@@ -129,11 +128,12 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        self._known: dict[int, tuple[Any, tuple[str, ...]]] = {}
+        self._known: dict[int, tuple[Any, tuple[str, ...], bool]] = {}
+        self._routes: dict[str, tuple[tuple[str, ...], str]] = {}
         self._root_fields = spec_of(root).fields
         self._validator = Validator(root)
         self._mount = mount(root)
-        self._finite = floats_finite(root)
+        self._defaults: Any = None
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -146,7 +146,9 @@ class Resolver:
         if self.default_preset is not None:
             tok = f"preset:{self.default_preset}"
             return self._preset(self.default_preset, tok), tok, 0
-        return self.root(), DEFAULTS_TOKEN, 0
+        if self._defaults is None:
+            self._defaults = self.root()  # configs are immutable: one is as good as another
+        return self._defaults, DEFAULTS_TOKEN, 0
 
     def _preset(self, name: str, tok: str) -> Any:
         try:
@@ -344,9 +346,43 @@ class Resolver:
         walk(self.root, "")
         return out
 
-    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> tuple[Any, bool]:
-        """`cfg` with one field set, marking what changed as token `i`'s; True if it switched a
-        variant. The target is known, so no walk compares the trees."""
+    def _route(self, path: str) -> tuple[tuple[str, ...], str]:
+        """The field names of `path` (a dotted path or a bare name) and the full path, when it
+        can lead to one place only, at most one section deep; else ((), "") and `_locate` finds
+        the way."""
+        route = self._routes.get(path)
+        if route is None:
+            if "." in path or path in self._root_fields:
+                names = tuple(path.split("."))
+            else:
+                cands = _candidates(self.root, path)
+                names = cands[0][1] if len(cands) == 1 else ()
+            # only a path the types know (its first name a root field): the rest is checked on use
+            ok = 1 <= len(names) <= 2 and field_at(self.root, list(names)) is not None
+            route = (names, ".".join(names)) if ok else ((), "")
+            if len(self._routes) < 4096:
+                self._routes[path] = route
+        return route
+
+    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> tuple[Any, int]:
+        """`cfg` with one field set, marking what changed as token `i`'s, and the RESHAPED and
+        IMPURE flags of the change. The target is known, so no walk compares the trees."""
+        route, full = self._route(path)
+        if route:  # the usual `lr=1e-4` or `model.n_layer=8`: a leaf of the root or of a section
+            x = getattr(cfg, route[0]) if len(route) == 2 else cfg
+            s = _SPECS.get(type(x))
+            f = s.fields.get(route[-1]) if s is not None else None
+            if f is not None and f.kind == LEAF:
+                old = getattr(x, f.name)
+                new = self._new_value(f, old, full, text, tok)
+                if new is old:
+                    return cfg, 0
+                changed[full] = i
+                flags = IMPURE if f.pure is not None and not f.pure(new) else 0  # `lr=-0.0`
+                if len(route) == 1:
+                    return replace(cfg, **{f.name: new}), flags
+                return replace(cfg, **{route[0]: replace(x, **{f.name: new})}), flags
+            # anything else (a switch, a field of another variant, a null section): the full walk
         chain, names, f = self._locate(cfg, path, tok)
         if f is None:  # `section.type=tag`: chain and names lead to the section itself
             f = spec_of(type(chain[-1])).fields[names[-1]]
@@ -354,14 +390,14 @@ class Resolver:
         full = ".".join(names)
         new = self._new_value(f, old, full, text, tok)
         if new is old:
-            return cfg, False
+            return cfg, 0
         out = new
         for parent, name in zip(reversed(chain), reversed(names)):
             out = replace(parent, **{name: out})
         if f.kind == LEAF:
             if new != old or type(new) is not type(old):
                 changed[full] = i
-            return out, False
+            return out, IMPURE if f.pure is not None and not f.pure(new) else 0
         return out, _mark(old, new, full, i, changed)
 
     def _new_value(self, f: FieldSpec, old: Any, path: str, text: str, tok: str) -> Any:
@@ -442,16 +478,15 @@ class Resolver:
         cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
         changed: dict[str, int] = {}
-        reshaped = False
+        flags = 0  # RESHAPED | IMPURE, over all tokens
         patches = self.registry.patches
         root = self.root
         for i in range(first, len(tokens)):
             p = parsed[i]
             kind = p[0]
             if kind == "set":
-                cfg, switched = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
-                if switched:
-                    reshaped = True
+                cfg, f = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
+                flags |= f
                 continue
             before = cfg
             if kind == "patch":
@@ -474,28 +509,29 @@ class Resolver:
                     token=tok,
                     suggestion=f"move it to the front: {tok} {' '.join(t for t in tokens if t != tok)}".rstrip(),
                 )
-            if cfg is not before and mark_struct(before, cfg, self._mount, i, changed):
-                reshaped = True
+            if cfg is not before:
+                flags |= mark_struct(before, cfg, self._mount, i, changed)
+        paths, pure = self._start_info(start_cfg)
         try:
-            config = self._validator.validate(cfg)
+            config, canonical = self._validator.validate_canonical(cfg, pure and not flags & IMPURE)
         except Unencodable:
             self._validator.bad_object(cfg, Trace(tokens, start, changed))
             raise
         except ConfigError as e:
             raise self._validator.attribute(e, Trace(tokens, start, changed)) from None
-        canonical = canonical_of(config, self._finite)
-        paths = None if reshaped else self._start_paths(start_cfg)
-        return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, paths)
+        return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, None if flags & RESHAPED else paths)
 
-    def _start_paths(self, start_cfg: Any) -> tuple[str, ...]:
-        """Leaf paths of a start config; presets are shared objects, so remember theirs."""
+    def _start_info(self, start_cfg: Any) -> tuple[tuple[str, ...], bool]:
+        """The leaf paths of a start config and whether it is pure (`_walk.pure_tree`); presets
+        are shared objects, so remember theirs."""
         hit = self._known.get(id(start_cfg))
         if hit is not None and hit[0] is start_cfg:
-            return hit[1]
+            return hit[1], hit[2]
         paths = leaf_paths(start_cfg)
+        pure = pure_tree(start_cfg)
         if len(self._known) < 64:
-            self._known[id(start_cfg)] = (start_cfg, paths)
-        return paths
+            self._known[id(start_cfg)] = (start_cfg, paths, pure)
+        return paths, pure
 
     def _hint_bare_word(self, e: TokenSyntaxError) -> TokenSyntaxError:
         """`small` or `large` alone: say which token the user probably meant."""

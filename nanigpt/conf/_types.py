@@ -65,6 +65,7 @@ class FieldSpec:
         "default",
         "required",
         "doc",
+        "pure",
         "_ann",
     )
 
@@ -85,6 +86,9 @@ class FieldSpec:
         self.variants: dict[str, type] = a.variants
         self.optional: bool = a.optional
         self.doc: str | None = a.doc
+        # value -> False when its JSON would change in validation (an int where a float goes);
+        # None when no value of this type can (see `_purity`)
+        self.pure: Any = _purity(a.bare) if a.kind == LEAF else None
         self._ann = a
 
     @property
@@ -313,3 +317,84 @@ def _finite(a: Any) -> bool:
 
 
 _PLAIN = (int, bool, str, bytes, _NoneType)
+
+
+def _never(v: Any) -> bool:
+    return False
+
+
+def _is_float(v: Any) -> bool:
+    # a float, and not -0.0, which the canonical form writes as 0.0
+    return type(v) is float and (v != 0.0 or math.copysign(1.0, v) > 0.0)
+
+
+_PURE_CACHE: dict[Any, Any] = {}
+
+
+def _purity(bare: Any) -> Any:
+    """A check `value -> bool` for a leaf of bare type `bare`: False when the value's JSON may not
+    be its canonical JSON once validated: an int (or a subclass of float or int) where a float
+    goes, -0.0, a set where a tuple goes. None when every valid value's JSON is canonical.
+    Conservative: a False only sends a resolve down the exact path."""
+    try:
+        hit = _PURE_CACHE.get(bare, _NO)
+    except TypeError:
+        return _never
+    if hit is _NO:
+        hit = _PURE_CACHE[bare] = _make_purity(bare)
+    return hit
+
+
+def _make_purity(t: Any) -> Any:
+    if t is float:
+        return _is_float
+    if t in _PLAIN:
+        return None
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if origin is Literal:
+        return None
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not _NoneType]
+        checks = [_purity(a) for a in rest]
+        if all(c is None for c in checks):
+            return None
+        if len(rest) == 1:
+            (c,) = checks
+            return lambda v: v is None or c(v)
+        return _never  # `int | float` and the like: which member a value decodes as is msgspec's call
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        items = [_purity(a) for a in args]
+        n = len(items)
+        return lambda v: type(v) in _SEQ and len(v) == n and all(c is None or c(x) for c, x in zip(items, v))
+    if origin in (tuple, list) and args:
+        c = _purity(args[0])
+        if c is None:
+            return lambda v: type(v) in _SEQ
+        return lambda v: type(v) in _SEQ and all(c(x) for x in v)
+    return _never  # sets, dicts, structs inside containers, Any: not worth the risk
+
+
+_SEQ = (tuple, list)
+
+
+def nan_may_decode(root: type) -> bool:
+    """True if some leaf of a `root` config takes both a float and null: there a NaN, which
+    msgspec writes as `null`, would decode back as None instead of failing."""
+    return any(_nan_decodes(f.bare) for t in reachable_types(root) for f in spec_of(t).fields.values() if f.kind == LEAF)
+
+
+def _nan_decodes(t: Any) -> bool:
+    if t in _PLAIN or t is float or is_struct_type(t):
+        return False
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if origin is Literal:
+        return False
+    if origin in (Union, types.UnionType):
+        if _NoneType in args and float in args:
+            return True
+        return any(_nan_decodes(a) for a in args)
+    if origin in (tuple, list, set, frozenset, dict) and args:
+        return any(_nan_decodes(a) for a in args if a is not Ellipsis)
+    return True  # Any, or a type this module does not know

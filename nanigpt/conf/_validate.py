@@ -1,9 +1,15 @@
 """The one validation of a resolved config, and errors that name the token behind a bad value.
 
-Types and `Meta` ranges are checked by `msgspec.convert(msgspec.to_builtins(cfg), Root)` (the
-only place they are: msgspec's `__init__` and `replace` check neither), then each struct's
-`check()` runs, children before parents. A failure is mapped to the field path and, through the
-resolver's record of which token last changed each leaf, to the token that set the value.
+Types and `Meta` ranges are checked by msgspec's typed decoding (the only place they are:
+msgspec's `__init__` and `replace` check neither), then each struct's `check()` runs, children
+before parents. A failure is mapped to the field path and, through the resolver's record of
+which token last changed each leaf, to the token that set the value.
+
+The typed decoding reads the config's sorted JSON, which is then its canonical bytes as well:
+one encoding serves validation and hash. That holds when every leaf is already written the
+canonical way (no int where a float goes, no -0.0: the resolver tracks that, `FieldSpec.pure`)
+and no NaN can decode as null (the schema shows that). Otherwise, and for every error, it is
+`msgspec.convert(msgspec.to_builtins(cfg), Root)` and the exact canonical encoding.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ import msgspec
 from msgspec import convert as _convert
 from msgspec import to_builtins as _to_builtins
 
+from nanigpt.conf._canon import _encode, canonical_of
 from nanigpt.conf._errors import CheckError, ConfigError, InvalidValueError, ValueTypeError
-from nanigpt.conf._types import LEAF, spec_of
+from nanigpt.conf._types import LEAF, floats_finite, nan_may_decode, spec_of
 from nanigpt.conf._values import format_value
-from nanigpt.conf._walk import Mount, field_at, leaf_paths, mount
+from nanigpt.conf._walk import Mount, field_at, leaf_paths, mount, plan_checks
 
 
 class _Missing:
@@ -75,6 +82,29 @@ class Validator:
     def __init__(self, root: type) -> None:
         self.root = root
         self._mount = mount(root)
+        plan_checks(self._mount)
+        self._decode = msgspec.json.Decoder(root).decode
+        self._finite = floats_finite(root)
+        self._nan_decodes = nan_may_decode(root)
+
+    def validate_canonical(self, cfg: Any, pure: bool) -> tuple[Any, bytes]:
+        """(the validated config, its canonical bytes); `pure` if every leaf of `cfg` is written
+        the canonical way (`FieldSpec.pure`)."""
+        try:
+            out = _encode(cfg)
+        except TypeError:
+            raise Unencodable() from None
+        try:
+            v: Any = self._decode(out)
+        except msgspec.ValidationError:
+            # the exact path finds the error and the value behind it (or, if only the JSON was
+            # refused, e.g. a NaN written as null, validates and canonicalizes it)
+            v = self.validate(cfg)
+            return v, canonical_of(v, self._finite)
+        self._check(v, self._mount)
+        if not pure or (self._nan_decodes and b"null" in out):
+            out = canonical_of(v, self._finite)
+        return v, out
 
     def validate(self, cfg: Any) -> Any:
         """The one validation: types and `Meta` ranges by msgspec, then every struct's check()."""
@@ -166,9 +196,9 @@ class Validator:
         """Every struct's check(), children before parents (a rule may assume valid parts)."""
         for name, p, kids in m.checks:
             sub = getattr(x, name)
-            if sub is None:
+            km = kids.get(type(sub))  # a validated config holds one of the planned variants
+            if km is None:  # or null
                 continue
-            km = kids.get(type(sub)) or mount(type(sub), p)
             if km.checks:
                 self._check(sub, km)
             elif km.check is not None:  # a leaf-level section, checked here without another call

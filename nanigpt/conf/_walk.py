@@ -76,51 +76,58 @@ def leaf_paths(cfg: Any) -> tuple[str, ...]:
     return out
 
 
+# What a walk over a token's change found, as bit flags.
+RESHAPED = 1  # a section changed type (a union switch): the set of leaf paths changed
+IMPURE = 2  # a leaf's JSON is not canonical (an int in a float field, -0.0): `FieldSpec.pure`
+
+
 class Mount:
     """One struct type at one place in the tree (`optim` holding an `AdamW`): the dotted path of
     each field and the mounts of the sections below, built once. The hot walks (which leaves a
     token changed, the cross-field checks) read these instead of building paths or keys."""
 
-    __slots__ = ("type", "prefix", "rows", "span", "check", "_checks")
+    __slots__ = ("type", "prefix", "rows", "span", "check", "checks")
 
     def __init__(self, t: type, prefix: str) -> None:
         self.type = t
         self.prefix = prefix
         dot = prefix + "." if prefix else ""
-        # per field, in field (= astuple) order: (path, None for a leaf | {type: Mount} for a section)
-        self.rows: tuple[tuple[str, dict[type, Mount] | None], ...] = tuple(
-            (dot + f.name, None if f.kind == LEAF else {}) for f in spec_of(t).fields.values()
+        # per field, in field (= astuple) order: (path, {type: Mount} for a section or None for a
+        # leaf, the leaf's purity check or None)
+        self.rows: tuple[tuple[str, dict[type, Mount] | None, Any], ...] = tuple(
+            (dot + f.name, None, f.pure) if f.kind == LEAF else (dot + f.name, {}, None)
+            for f in spec_of(t).fields.values()
         )
         self.span = range(len(self.rows))
         # the type's own cross-field rule, if it has one (Config.check itself checks nothing)
         fn = getattr(t, "check", None)
         self.check: Any = fn if callable(fn) and fn is not Config.check else None
-        self._checks: tuple[tuple[str, str, dict[type, Mount]], ...] | None = None
+        # (name, path, kids) of the sections below that hold some cross-field rule, in some
+        # variant; their kids hold a mount for every variant (see `plan_checks`)
+        self.checks: tuple[tuple[str, str, dict[type, Mount]], ...] = ()
 
     def kid(self, k: int, t: type) -> Mount:
         """The mount of struct type `t` in field number `k` (a section)."""
-        path, kids = self.rows[k]
+        path, kids, _ = self.rows[k]
         m = kids.get(t)  # type: ignore[union-attr]
         if m is None:
             m = kids[t] = mount(t, path)  # type: ignore[index]
         return m
 
-    @property
-    def checks(self) -> tuple[tuple[str, str, dict[type, Mount]], ...]:
-        """(name, path, kids) of the sections below that hold some cross-field rule, in any variant."""
-        if self._checks is None:
-            self._checks = ()  # provisional, for (forbidden) recursive types
-            out = []
-            fields = spec_of(self.type).fields
-            for k, (path, kids) in enumerate(self.rows):
-                if kids is None:
-                    continue
-                f = fields[path.rpartition(".")[2]]
-                ms = [self.kid(k, t) for t in f.types]
-                if any(m.check is not None or m.checks for m in ms):
-                    out.append((f.name, path, kids))
-            self._checks = tuple(out)
-        return self._checks
+
+def plan_checks(m: Mount) -> bool:
+    """Fill `checks` of `m` and of every mount below it, union variants included; True if some
+    struct at or below `m` has a cross-field rule."""
+    fields = spec_of(m.type).fields
+    out = []
+    for k, (path, kids, _) in enumerate(m.rows):
+        if kids is None:
+            continue
+        f = fields[path.rpartition(".")[2]]
+        if any([plan_checks(m.kid(k, t)) for t in f.types]):  # a list: plan every variant
+            out.append((f.name, path, kids))
+    m.checks = tuple(out)
+    return m.check is not None or bool(out)
 
 
 _MOUNTS: dict[tuple[type, str], Mount] = {}
@@ -134,53 +141,68 @@ def mount(t: type, prefix: str = "") -> Mount:
     return m
 
 
-def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> bool:
-    """Record token `i` as the owner of every leaf whose value differs from `a` to `b`; True if
-    a section changed type (a union switch), which changes the set of leaf paths."""
+def _mark(a: Any, b: Any, prefix: str, i: int, changed: dict[str, int]) -> int:
+    """Record token `i` as the owner of every leaf whose value differs from `a` to `b`; the
+    RESHAPED and IMPURE flags of what it found."""
     t = type(b)
     if type(a) is not t or not isinstance(b, msgspec.Struct):
-        _mark_all(b, prefix, i, changed)
-        return True
+        return _mark_all(b, prefix, i, changed)
     return mark_struct(a, b, mount(t, prefix), i, changed)
 
 
-def _mark_all(b: Any, prefix: str, i: int, changed: dict[str, int]) -> None:
+def _mark_all(b: Any, prefix: str, i: int, changed: dict[str, int]) -> int:
     # a union switch (or a section set to/from null): every leaf below belongs to this token
     out: list[str] = []
     _all_leaves(b, prefix, out)
     for p in out:
         changed[p] = i
+    return RESHAPED if pure_tree(b) else RESHAPED | IMPURE
 
 
-def mark_struct(a: Any, b: Any, m: Mount, i: int, changed: dict[str, int]) -> bool:
+def mark_struct(a: Any, b: Any, m: Mount, i: int, changed: dict[str, int]) -> int:
     """`_mark` of two structs of `m`'s type.
 
     Sub-structs that are the same object are skipped: a token that touched one field costs a
     walk down one path, not over the whole tree.
     """
-    reshaped = False
+    flags = 0
     rows = m.rows
     xs = _astuple(a)
     ys = _astuple(b)
     # the identity scan runs in C; the Python loop sees only the fields that are new objects
     for k in _compress(m.span, map(_is_not, xs, ys)):
-        p, kids = rows[k]
+        p, kids, pure = rows[k]
         x = xs[k]
         y = ys[k]
         if kids is None:
             if x != y or type(x) is not type(y):
                 changed[p] = i
+            if pure is not None and not pure(y):
+                flags |= IMPURE
             continue
         t = type(y)
         km = kids.get(t)
         if km is not None and type(x) is t:
-            reshaped = mark_struct(x, y, km, i, changed) or reshaped
+            flags |= mark_struct(x, y, km, i, changed)
         elif type(x) is t and isinstance(y, msgspec.Struct):
-            reshaped = mark_struct(x, y, m.kid(k, t), i, changed) or reshaped
+            flags |= mark_struct(x, y, m.kid(k, t), i, changed)
         else:
-            _mark_all(y, p, i, changed)
-            reshaped = True
-    return reshaped
+            flags |= _mark_all(y, p, i, changed)
+    return flags
+
+
+def pure_tree(x: Any) -> bool:
+    """True if every leaf of config `x` is written in canonical JSON (`FieldSpec.pure`)."""
+    if not isinstance(x, msgspec.Struct):
+        return True
+    for f in spec_of(type(x)).fields.values():
+        v = getattr(x, f.name)
+        if f.kind == LEAF:
+            if f.pure is not None and not f.pure(v):
+                return False
+        elif not pure_tree(v):
+            return False
+    return True
 
 
 _CANDIDATES: dict[tuple[type, str], tuple[tuple[str, tuple[str, ...]], ...]] = {}
