@@ -69,3 +69,14 @@ def test_fsdp_sharded_checkpoint_resumes_in_one_process(tmp_path, one_process):
     assert s.resumed_from == 8
     assert s.train_loss == pytest.approx(one_process[-1]["loss"], rel=1e-5)
     assert s.val_loss == pytest.approx(one_process[-1]["val_loss"], rel=1e-5)
+
+
+def test_sampling_reads_an_fsdp_runs_sharded_checkpoint(tmp_path):
+    from nanigpt.train.sample import sample
+
+    nanigpt_train(tmp_path, "--parallel", "fsdp", nproc=2)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "checkpoints" / "step_00000012").is_dir()
+    run = RunStore(tmp_path).run(run_dir.name)
+    text = sample(run, "the ", tokens=20, temperature=0, device="cpu")
+    assert text.startswith("the ") and len(text) > 4

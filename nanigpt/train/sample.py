@@ -44,24 +44,30 @@ def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Modu
     """(config, model in eval mode, step) from `run`'s newest checkpoint."""
     from nanigpt.builders import build
 
-    path = ckpt.latest(run.checkpoint_dir)
-    if path is None:
+    found = ckpt.find(run.checkpoint_dir, config_hash=run.hash)
+    if found is None:
         raise ConfigError(
             f"run {run.hash[:12]} has no checkpoint to sample from",
             suggestion=f"train it first (`nanigpt train run:{run.hash[:12]}`), or pick a run that has trained",
         )
-    state = ckpt.load(path, config_hash=run.hash)
     try:
-        cfg = msgspec.convert(msgspec.json.decode(state["config"]), RunConfig)
+        cfg = msgspec.json.decode(found.meta["config"], type=RunConfig)
     except msgspec.ValidationError as e:
         raise ConfigError(
-            f"the config in {path} no longer decodes with this naniGPT ({e})",
+            f"the config in {found.path} no longer decodes with this naniGPT ({e})",
             suggestion="sample with the naniGPT version that trained it",
         ) from None
     model = build(cfg.model).to(device)
-    model.load_state_dict(state["model"])
+    if found.sharded:
+        # An FSDP run's shards: torch.distributed.checkpoint reassembles them in this one process,
+        # together with the optimizer's (which sampling then drops).
+        from nanigpt.train import distributed
+
+        distributed.load_sharded(found.path, model, build(cfg.optim, model=model))
+    else:
+        model.load_state_dict(found.meta["model"])
     model.eval()
-    return cfg, model, state["step"]
+    return cfg, model, found.step
 
 
 def sample(
