@@ -103,14 +103,6 @@ def val_start(n_tokens: int, val_fraction: float) -> int:
     return n_tokens - n_val
 
 
-def split_tokens(cfg: TextData | ShardData, total_train_source: int, total_val_source: int | None) -> tuple[int, int]:
-    """(train tokens, val tokens) of a source, given token counts of its files."""
-    if total_val_source is not None:
-        return total_train_source, total_val_source
-    cut = val_start(total_train_source, cfg.val_fraction)
-    return cut, total_train_source - cut
-
-
 def check_context(block_size: int, split: str, tokens: int, field: str, value: str) -> None:
     """A split must hold at least one whole context (block_size + 1 tokens, for the targets)."""
     if tokens < block_size + 1:
