@@ -20,7 +20,7 @@ from nanigpt.conf._errors import ConfigError
 from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.model.config import GPTConfig
-from nanigpt.optim.config import SGD, AdamW, Muon, ScheduleConfig
+from nanigpt.optim.config import SGD, Muon, ScheduleConfig
 from nanigpt.train import checkpoint as ckpt
 from nanigpt.train import train
 from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
