@@ -16,6 +16,7 @@ must exist in some variant; `get`/`set` on a config whose current variant lacks 
 from __future__ import annotations
 
 import difflib
+import keyword
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
@@ -42,6 +43,22 @@ def _suggest_every(name: str, names: Iterable[str]) -> str | None:
     return ("did you mean " + " or ".join(f"`...{c}`" for c in close) + "?") if close else None
 
 
+def _setter(steps: tuple[str, ...]) -> Callable[[Any, Any], Any] | None:
+    """`set` for a path one or two fields deep through sections of one type, never null: the
+    common shapes (`L.model`, `L.optim.lr`), compiled once per lens with the field names as
+    keywords: `replace(cfg, **{name: v})` would build a dict on every call, and patches set
+    through lenses on every resolve."""
+    if not 1 <= len(steps) <= 2 or not all(n.isidentifier() and not keyword.iskeyword(n) for n in steps):
+        return None
+    if len(steps) == 1:
+        (a,) = steps
+        src = f"lambda cfg, v: cfg if cfg.{a} is v else replace(cfg, {a}=v)"
+    else:
+        a, b = steps
+        src = f"lambda cfg, v: cfg if cfg.{a}.{b} is v else replace(cfg, {a}=replace(cfg.{a}, {b}=v))"
+    return eval(src, {"replace": replace})  # noqa: S307 - built from checked field names only
+
+
 class Lens:
     """Focus on one field of a config of type `root`, given by a path of field names."""
 
@@ -58,6 +75,8 @@ class Lens:
         self._fields = fields
         self._rsteps = steps[::-1]
         self._plain = True
+        # (cfg, value) -> cfg for a plain path one or two fields deep (see `_setter`), else None
+        self._fast: Callable[[Any, Any], Any] | None = None
         self.path: str = ".".join(steps)
 
     @classmethod
@@ -112,6 +131,8 @@ class Lens:
         kid._plain = self._plain and len(self._focus) == 1 and all(
             f.kind == STRUCT and not f.optional for f in self._fields
         )
+        if kid._plain:
+            kid._fast = _setter(kid._steps)
         return kid
 
     def __getattr__(self, name: str) -> Lens:
@@ -173,16 +194,9 @@ class Lens:
 
     def set(self, cfg: Any, value: Any) -> Any:
         """A copy of `cfg` with the focus set to `value`; structs off the path are shared."""
-        steps = self._steps
-        if self._plain and type(cfg) is self._root and len(steps) <= 2:
-            # the common shapes, root.field and root.section.field, without a loop
-            if len(steps) == 1:
-                (a,) = steps
-                return cfg if getattr(cfg, a) is value else replace(cfg, **{a: value})
-            if len(steps) == 2:
-                a, b = steps
-                sec = getattr(cfg, a)
-                return cfg if getattr(sec, b) is value else replace(cfg, **{a: replace(sec, **{b: value})})
+        fast = self._fast
+        if fast is not None and type(cfg) is self._root:
+            return fast(cfg, value)
         chain, x = self._walk(cfg)
         if x is value:
             return cfg

@@ -39,7 +39,7 @@ from nanigpt.conf._errors import (
 )
 from nanigpt.conf._grammar import parse_token
 from nanigpt.conf._lens import Traversal, suggest
-from nanigpt.conf._patch import Patch, PatchFactory
+from nanigpt.conf._patch import Patch, PatchFactory, Preset
 from nanigpt.conf._registry import Registry, default_registry
 from nanigpt.conf._registry import place as _place
 from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
@@ -58,24 +58,10 @@ class RunSource(Protocol):
     def load_config(self, prefix: str) -> tuple[str, dict]: ...
 
 
-_BASE_BLAME: dict[tuple[int, str], tuple[tuple[str, ...], dict[str, str]]] = {}
-
-
-def _base_blame(paths: tuple[str, ...], start: str) -> dict[str, str]:
-    """{path: start} for every path, built once per (shape, start) and copied per resolve."""
-    key = (id(paths), start)
-    hit = _BASE_BLAME.get(key)
-    if hit is None or hit[0] is not paths:
-        if len(_BASE_BLAME) > 256:
-            _BASE_BLAME.clear()
-        hit = _BASE_BLAME[key] = (paths, dict.fromkeys(paths, start))
-    return hit[1]
-
-
 class Resolved:
     """A resolved spec: the validated config, its content address and where each value came from."""
 
-    __slots__ = ("config", "hash", "short", "tokens", "start", "canonical", "_changed", "_blame", "_paths")
+    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame", "_base")
 
     def __init__(
         self,
@@ -85,29 +71,38 @@ class Resolved:
         tokens: tuple[str, ...],
         start: str,
         changed: dict[str, int],
-        paths: tuple[str, ...] | None = None,
+        base: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.canonical = canonical
         self.hash = h
-        self.short = h[:12]
         self.tokens = tokens
         self.start = start
         self._changed = changed
         self._blame: dict[str, str] | None = None
-        # the leaf paths, when known without a walk (no token switched a variant)
-        self._paths = paths
+        # {leaf path: start} of the start config, shared (never mutated), when no token
+        # switched a variant: then the leaf paths are the start's
+        self._base = base
+
+    @property
+    def short(self) -> str:
+        """The 12-digit short form of the hash."""
+        return self.hash[:12]
 
     @property
     def blame(self) -> dict[str, str]:
         """Leaf path -> the token that last changed it; leaves no token changed map to `start`."""
         if self._blame is None:
-            paths = self._paths if self._paths is not None else leaf_paths(self.config)
-            blame = _base_blame(paths, self.start).copy()
-            tokens = self.tokens
-            for p, i in self._changed.items():
-                if p in blame:  # not a leaf of a variant that a later token switched away
-                    blame[p] = tokens[i]
+            changed = self._changed
+            if self._base is not None:  # no variant switched: every changed path is a leaf
+                blame = self._base.copy()
+                blame.update(zip(changed, map(self.tokens.__getitem__, changed.values())))
+            else:
+                blame = dict.fromkeys(leaf_paths(self.config), self.start)
+                tokens = self.tokens
+                for p, i in changed.items():
+                    if p in blame:  # not a leaf of a variant that a later token switched away
+                        blame[p] = tokens[i]
             self._blame = blame
         return self._blame
 
@@ -128,7 +123,7 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        self._known: dict[int, tuple[Any, tuple[str, ...], bool]] = {}
+        self._known: dict[int, tuple[Any, str, dict[str, str], bool]] = {}
         self._routes: dict[str, tuple[tuple[str, ...], str]] = {}
         self._root_fields = spec_of(root).fields
         self._validator = Validator(root)
@@ -472,10 +467,15 @@ class Resolver:
             )
         tokens = tuple(tokens)
         try:
-            parsed = [parse_token(t) for t in tokens]
+            parsed = list(map(parse_token, tokens))
         except TokenSyntaxError as e:
             raise self._hint_bare_word(e) from None
-        cfg, start, first = self._start(parsed, tokens, runs)
+        p0 = parsed[0] if parsed else None
+        pr = self.registry.presets.get(p0[1]) if p0 is not None and p0[0] == "preset" else None
+        if type(pr) is Preset and pr._value is not None and type(pr._value) is self.root:
+            cfg, start, first = pr._value, tokens[0], 1  # the usual `preset:NAME`, computed before
+        else:
+            cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
         changed: dict[str, int] = {}
         flags = 0  # RESHAPED | IMPURE, over all tokens
@@ -511,7 +511,7 @@ class Resolver:
                 )
             if cfg is not before:
                 flags |= mark_struct(before, cfg, self._mount, i, changed)
-        paths, pure = self._start_info(start_cfg)
+        base, pure = self._start_info(start_cfg, start)
         try:
             config, canonical = self._validator.validate_canonical(cfg, pure and not flags & IMPURE)
         except Unencodable:
@@ -519,19 +519,19 @@ class Resolver:
             raise
         except ConfigError as e:
             raise self._validator.attribute(e, Trace(tokens, start, changed)) from None
-        return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, None if flags & RESHAPED else paths)
+        return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, None if flags & RESHAPED else base)
 
-    def _start_info(self, start_cfg: Any) -> tuple[tuple[str, ...], bool]:
-        """The leaf paths of a start config and whether it is pure (`_walk.pure_tree`); presets
-        are shared objects, so remember theirs."""
+    def _start_info(self, start_cfg: Any, start: str) -> tuple[dict[str, str], bool]:
+        """{leaf path: start} for a start config, and whether it is pure (`_walk.pure_tree`);
+        presets are shared objects, so remember theirs."""
         hit = self._known.get(id(start_cfg))
-        if hit is not None and hit[0] is start_cfg:
-            return hit[1], hit[2]
-        paths = leaf_paths(start_cfg)
+        if hit is not None and hit[0] is start_cfg and hit[1] == start:
+            return hit[2], hit[3]
+        base = dict.fromkeys(leaf_paths(start_cfg), start)
         pure = pure_tree(start_cfg)
         if len(self._known) < 64:
-            self._known[id(start_cfg)] = (start_cfg, paths, pure)
-        return paths, pure
+            self._known[id(start_cfg)] = (start_cfg, start, base, pure)
+        return base, pure
 
     def _hint_bare_word(self, e: TokenSyntaxError) -> TokenSyntaxError:
         """`small` or `large` alone: say which token the user probably meant."""
