@@ -95,6 +95,18 @@ def _seed_for(seed: int, stream: str, k: int, rank: int = 0) -> int:
     return xxhash.xxh3_64_intdigest(f"{seed}:{stream}:{k}:{rank}".encode()) & (2**63 - 1)
 
 
+def _seed_dropout(seed: int, device: torch.device) -> None:
+    """Seed the generator dropout draws from on `device`.
+
+    Not torch.manual_seed: without CUDA initialized it queues a deferred seeding of every CUDA,
+    XPU and MTIA device, stack trace included, on each call: per step, a leak and 0.2 ms.
+    """
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.default_generators[index].manual_seed(seed)
+
+
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -327,7 +339,7 @@ def train(
                 g["lr"] = g["base_lr"] * mult
             # Dropout draws from the global generator: seeding it per (step, rank) makes every step's
             # masks independent of what ran before, so a resumed run draws the same masks.
-            torch.manual_seed(_seed_for(cfg.train.seed, "dropout", step, rank))
+            _seed_dropout(_seed_for(cfg.train.seed, "dropout", step, rank), device)
             x, y = data.batch(step, n_seq, rank=rank, world_size=world)
             loss = forward_backward(x, y)
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, clip, foreach=True)
