@@ -1,7 +1,5 @@
 """The root of a training run's config: the experiment, the whole of it. Torch-free."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from msgspec import Meta

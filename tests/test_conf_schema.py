@@ -99,3 +99,23 @@ def test_public_api_is_typed():
         if inspect.isfunction(obj) and not isinstance(obj, type):
             hints = obj.__annotations__
             assert "return" in hints, f"nanigpt.conf.{name} has no return annotation"
+
+
+def test_the_package_loads_its_parts_on_first_use():
+    # `import nanigpt.conf` loads no part; a name loads its own module (and what that needs)
+    code = (
+        "import sys\n"
+        "import nanigpt.conf as c\n"
+        "print(sorted(m for m in sys.modules if m.startswith('nanigpt.conf.')))\n"
+        "from nanigpt.conf import resolve\n"
+        "print('nanigpt.conf._store' in sys.modules, 'nanigpt.conf._diff' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.splitlines() == ["[]", "False False"]
+    for name in nanigpt.conf.__all__:  # every public name is there, from its home module
+        value = getattr(nanigpt.conf, name)
+        home = importlib.import_module(f"nanigpt.conf.{nanigpt.conf._HOME[name]}")
+        assert value is getattr(home, name)
+    assert set(nanigpt.conf.__all__) <= set(dir(nanigpt.conf))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        nanigpt.conf.nope  # noqa: B018

@@ -15,7 +15,6 @@ must exist in some variant; `get`/`set` on a config whose current variant lacks 
 
 from __future__ import annotations
 
-import difflib
 import keyword
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -32,6 +31,8 @@ def _join(prefix: str, name: str) -> str:
 
 def suggest(name: str, options: Iterable[str], prefix: str = "") -> str | None:
     """`did you mean `prefix.best`?` for the closest of `options`, or None."""
+    import difflib  # only for an error message: kept off every start-up
+
     close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
     if not close:
         return None
@@ -39,6 +40,8 @@ def suggest(name: str, options: Iterable[str], prefix: str = "") -> str | None:
 
 
 def _suggest_every(name: str, names: Iterable[str]) -> str | None:
+    import difflib
+
     close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
     return ("did you mean " + " or ".join(f"`...{c}`" for c in close) + "?") if close else None
 

@@ -9,7 +9,6 @@ that names both files.
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import os
 import sys
@@ -86,6 +85,8 @@ class Registry:
         try:
             return self.patches[name]
         except KeyError:
+            import difflib  # only for an error message: kept off every start-up
+
             close = difflib.get_close_matches(name, list(self.patches), n=3, cutoff=0.6)
             hint = ("did you mean " + " or ".join(f"`+{c}`" for c in close) + "?") if close else None
             raise UnknownPatchError(

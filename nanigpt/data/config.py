@@ -1,7 +1,5 @@
 """Data sources: a tagged union (`data=text`, `data=shards`, `data=builtin`). Torch-free."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from msgspec import Meta

@@ -1,7 +1,5 @@
 """The GPT's config. Torch-free: `show`, `diff` and `--help` import it."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from msgspec import Meta

@@ -1,7 +1,5 @@
 """Optimizers (a tagged union: `optim=adamw|muon|sgd`) and the learning-rate schedule. Torch-free."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from msgspec import Meta

@@ -3,8 +3,6 @@
 How it runs (device, processes, micro batch, compile) is `RuntimeOptions`, never here.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from msgspec import Meta

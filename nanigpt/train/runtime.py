@@ -1,7 +1,5 @@
 """How a run executes: flags, recorded in attempts.jsonl, never hashed. Torch-free."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 import msgspec
