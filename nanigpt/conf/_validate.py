@@ -15,7 +15,7 @@ and no NaN can decode as null (the schema shows that). Otherwise, and for every 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -83,7 +83,7 @@ class Validator:
         self.root = root
         self._mount = mount(root)
         plan_checks(self._mount)
-        self._decode = msgspec.json.Decoder(root).decode
+        self._decode: Callable[[bytes], Any] = msgspec.json.Decoder(root).decode
         self._finite = floats_finite(root)
         self._nan_decodes = nan_may_decode(root)
 
