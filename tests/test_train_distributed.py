@@ -71,6 +71,23 @@ def test_fsdp_sharded_checkpoint_resumes_in_one_process(tmp_path, one_process):
     assert s.val_loss == pytest.approx(one_process[-1]["val_loss"], rel=1e-5)
 
 
+def test_fsdp_whole_val_eval_with_uneven_rank_shares(tmp_path):
+    # 313 val blocks of 32 over 2 ranks, one per forward: 157 calls on rank 0, 156 on rank 1
+    # unless the loop evens them out (FSDP gathers weights in every forward: a mismatch hangs).
+    flags = ("--parallel", "fsdp", "--micro-batch", "1")
+    extra = ["data.val_fraction=0.01", "eval.interval=0"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    outs = []
+    for nproc, runs in ((2, tmp_path / "two"), (1, tmp_path / "one")):
+        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+        proc = subprocess.run([*launch, "-m", "nanigpt", "train", *SPEC, *extra, "--runs-dir", str(runs), "--no-progress",
+                               *flags], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs.append(metrics(runs)[-1])
+    assert outs[0]["val_full"] and outs[0]["val_loss"] == pytest.approx(outs[1]["val_loss"], rel=1e-5)
+
+
 def test_sampling_reads_an_fsdp_runs_sharded_checkpoint(tmp_path):
     from nanigpt.train.sample import sample
 

@@ -286,17 +286,26 @@ def train(
         with torch.no_grad(), autocast():
             if full:
                 mine = rank_slice(data.val_blocks, rank, world)
-                chunks = [(s, min(micro, mine.stop - s)) for s in range(mine.start, mine.stop, micro)]
-                batches = (data.val_block_batch(s, n) for s, n in chunks)
+                # Every rank makes the same number of forward calls (FSDP gathers weights in each):
+                # a rank whose share ran out runs block 0 and does not count it.
+                most = -(-data.val_blocks // world)  # ceil: the largest rank share
+                calls = -(-most // micro)
+                starts = [mine.start + i * micro for i in range(calls)]
+                batches = (
+                    (data.val_block_batch(s, min(micro, mine.stop - s)), True) if s < mine.stop
+                    else (data.val_block_batch(0, 1), False)
+                    for s in starts
+                )
             else:
-                batches = (data.val_batch(k, n_seq, rank=rank, world_size=world) for k in range(cfg.eval.batches))
-            for x, y in batches:
+                batches = ((data.val_batch(k, n_seq, rank=rank, world_size=world), True) for k in range(cfg.eval.batches))
+            for (x, y), counted in batches:
                 for j in range(0, x.size(0), micro):
                     xb, yb = x[j : j + micro].to(device), y[j : j + micro].to(device)
                     # Eager on purpose: the raw model needs no recompile for eval mode and odd shapes.
                     _, loss = model(xb, yb)
-                    totals[0] += loss.to(totals.dtype) * xb.size(0)
-                    totals[1] += xb.size(0)
+                    if counted:
+                        totals[0] += loss.to(totals.dtype) * xb.size(0)
+                        totals[1] += xb.size(0)
         model.train()
         totals = distributed.all_reduce_mean(totals)
         return float(totals[0] / totals[1])
