@@ -195,6 +195,8 @@ def train(
     T = cfg.model.block_size
     steps = cfg.train.steps
     config_hash, canonical = _config_identity(cfg, run)
+    # Every rank resolved the spec on its own: one run needs one config on all of them.
+    distributed.all_equal(config_hash, what="config hash")
 
     data = build(cfg.data, block_size=T, seed=cfg.train.seed, vocab_size=cfg.model.vocab_size)
     distributed.all_equal(data.fingerprint, what="data fingerprint")
