@@ -1,6 +1,7 @@
 """Training benchmarks: throughput against plain nanoGPT, quality per wall-clock, start-up, memory.
 
     .venv/bin/python bench/bench_train.py throughput --threads 2      # (a) naniGPT vs nanoGPT, same sitting
+    .venv/bin/python bench/bench_train.py throughput --threads 2 --compile   # ... plus naniGPT --compile
     .venv/bin/python bench/bench_train.py quality --threads 2         # (b) preset:shakespeare_fast, 3 runs
     .venv/bin/python bench/bench_train.py ablations --threads 2       # (b) what each technique buys
     .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
@@ -88,12 +89,14 @@ cfg = RunConfig(
 )
 with tempfile.TemporaryDirectory() as tmp:
     run, _ = RunStore(Path(tmp)).create(config_hash(cfg), canonical_bytes(cfg), {{"tokens": [], "start": "", "blame": {{}}}})
-    train(cfg, RuntimeOptions(checkpoint_every=0, progress="off"), run, {{}}, out=io.StringIO())
-    elapsed = [m["elapsed_s"] for m in run.metrics()]
+    train(cfg, RuntimeOptions(checkpoint_every=0, progress="off", compile={compile}), run, {{}}, out=io.StringIO())
+    records = run.metrics()
+    elapsed = [m["elapsed_s"] for m in records]
+compile_s = next((m["compile_s"] for m in records if "compile_s" in m), None)
 # Wall time between consecutive steps' records: everything the loop does (batch, step, logging).
 # The last step is left out: its record waits for the final eval.
 per_step = [b - a for a, b in zip(elapsed[warmup:-1], elapsed[warmup + 1:-1])]
-print(json.dumps({{"ms": [1000 * t for t in per_step]}}))
+print(json.dumps({{"ms": [1000 * t for t in per_step], "compile_s": compile_s}}))
 """
 
 _NANOGPT_THROUGHPUT = """
@@ -110,34 +113,54 @@ print(json.dumps({{"ms": [1000 * t for t in times[{warmup}:]]}}))
 """
 
 
-def throughput(threads: int, steps: int, warmup: int, rounds: int) -> str:
+def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: bool = False,
+               command: str = "") -> str:
     tokens = BABY["block_size"] * BABY["batch_size"]
-    results: dict[str, list[float]] = {"naniGPT": [], "nanoGPT (vocab 65)": [], "nanoGPT (vocab 256)": []}
+    path = str(SHAKESPEARE)
+    loops = [("naniGPT eager", _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path, compile=False))]
+    if compiled:
+        # The loop compiles up front (one warm-up micro-step, its time reported apart as compile_s),
+        # so the steps measured here are steady state.
+        loops.append(("naniGPT --compile", _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path,
+                                                                    compile=True)))
+    loops += [
+        ("nanoGPT eager (vocab 65)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path, vocab_override=0)),
+        ("nanoGPT eager (vocab 256)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path,
+                                                                 vocab_override=256)),
+    ]
+    results: dict[str, list[float]] = {name: [] for name, _ in loops}
+    compile_s: list[float] = []
     for _ in range(rounds):  # interleaved, so slow drift of the machine hits both sides alike
-        for name, code in (
-            ("naniGPT", _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE))),
-            ("nanoGPT (vocab 65)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE),
-                                                             vocab_override=0)),
-            ("nanoGPT (vocab 256)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE),
-                                                              vocab_override=256)),
-        ):
-            results[name].append(statistics.median(_python(code, threads)["ms"]))
+        for name, code in loops:
+            r = _python(code, threads)
+            results[name].append(statistics.median(r["ms"]))
+            if r.get("compile_s") is not None:
+                compile_s.append(r["compile_s"])
     ms = {k: statistics.median(v) for k, v in results.items()}
-    base = ms["nanoGPT (vocab 65)"]
-    rows = [[k, f"{v:.1f}", f"{tokens / v * 1000:,.0f}", f"{base / v:.2f}x"] for k, v in ms.items()]
+    base = ms["nanoGPT eager (vocab 65)"]
+    rows = [[k, str(threads), f"{v:.1f}", f"{min(results[k]):.1f}-{max(results[k]):.1f}", f"{tokens / v * 1000:,.0f}",
+             f"{base / v:.2f}x", f"{statistics.median(compile_s):.1f}" if "compile" in k and compile_s else "-"]
+            for k, v in ms.items()]
     ref = REFERENCE_MS.get(threads)
     notes = [
-        f"{threads} thread(s); GPT 4 layers x 4 heads x 128, context 64, 12 sequences ({tokens} tokens) per step, "
-        "AdamW lr 1e-3 betas (0.9, 0.99) wd 0.1, grad clip 1.0, fp32 eager, tinyshakespeare (last 10% val)",
-        f"median over {rounds} interleaved round(s) of the median of steps {warmup}..{steps - 1}",
-        "naniGPT's time is wall time between steps' metrics records: batch, step, logging, all of it",
-        "nanoGPT (vocab 65) is the README's char-level setup; (vocab 256) has exactly naniGPT's byte-level shapes",
+        f"command: `{command}`" if command else "",
+        f"{threads} thread(s) (OMP_NUM_THREADS and torch.set_num_threads); GPT 4 layers x 4 heads x 128, context 64, "
+        f"12 sequences ({tokens} tokens) per step, AdamW lr 1e-3 betas (0.9, 0.99) wd 0.1, grad clip 1.0, fp32, "
+        "tinyshakespeare (last 10% val)",
+        f"ms/step: median over {rounds} interleaved round(s) (fresh process each) of the median of steps "
+        f"{warmup}..{steps - 1}; the range is over rounds",
+        "naniGPT's time is wall time between steps' metrics records: batch, step, logging, all of it "
+        "(the same code path as `nanigpt train`, with `--compile` for the compiled row)",
+        "compile s: the loop's up-front compile of forward and backward (cold inductor cache), not in ms/step",
+        "nanoGPT eager (vocab 65) is the README's char-level setup and the ratio's base; (vocab 256) has exactly "
+        "naniGPT's byte-level shapes",
     ]
     if ref:
-        notes.append(f"target: >= {TARGET_SPEEDUP}x of nanoGPT's {ref} ms/step on the reference machine "
-                     f"(<= {ref / TARGET_SPEEDUP:.1f} ms/step); ratio here to nanoGPT in the same sitting")
-    return _table(f"(a) Training throughput, {threads} thread(s)", ["loop", "ms/step", "tokens/s", "vs nanoGPT"],
-                  rows, notes)
+        notes.append(f"target: >= {TARGET_SPEEDUP}x of nanoGPT's tokens/s in the same sitting (its {ref} ms/step on the "
+                     f"reference machine -> <= {ref / TARGET_SPEEDUP:.1f} ms/step there)")
+    return _table(f"(a) Training throughput, {threads} thread(s)",
+                  ["loop", "threads", "ms/step", "range", "tokens/s", "vs nanoGPT eager", "compile s"],
+                  rows, [n for n in notes if n])
 
 
 # -- (b) quality per wall-clock -----------------------------------------------------------------
@@ -291,6 +314,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200, help="throughput: steps per run")
     ap.add_argument("--warmup", type=int, default=20, help="throughput: steps left out at the start")
     ap.add_argument("--rounds", type=int, default=3, help="throughput: interleaved rounds")
+    ap.add_argument("--compile", action="store_true",
+                    help="throughput: add a naniGPT --compile row (steady state; each round compiles cold, ~1 min)")
     ap.add_argument("--runs", type=int, default=3, help="quality: runs (the median is reported)")
     ap.add_argument("--spec", default="preset:shakespeare_fast", help="quality: the spec to train")
     ap.add_argument("--repeats", type=int, default=5, help="startup: fresh processes")
@@ -302,7 +327,8 @@ def main() -> None:
               f"{os.cpu_count()} CPUs, python {platform.python_version()})\n")
     parts = [header]
     if a.what in ("throughput", "all"):
-        parts.append(throughput(a.threads, a.steps, a.warmup, a.rounds))
+        command = " ".join([".venv/bin/python", "bench/bench_train.py", *sys.argv[1:]])
+        parts.append(throughput(a.threads, a.steps, a.warmup, a.rounds, a.compile, command))
     if a.what in ("quality", "all"):
         parts.append(quality(a.threads, a.runs, a.spec.split()))
     if a.what in ("ablations", "all"):
