@@ -510,7 +510,10 @@ class Resolver:
                     suggestion=f"move it to the front: {tok} {' '.join(t for t in tokens if t != tok)}".rstrip(),
                 )
             if cfg is not before:
-                flags |= mark_struct(before, cfg, self._mount, i, changed)
+                if type(cfg) is root and type(before) is root:
+                    flags |= mark_struct(before, cfg, self._mount, i, changed)
+                else:  # a subclass of the root from a patch: the general walk
+                    flags |= _mark(before, cfg, "", i, changed)
         base, pure = self._start_info(start_cfg, start)
         try:
             config, canonical = self._validator.validate_canonical(cfg, pure and not flags & IMPURE)
