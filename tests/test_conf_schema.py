@@ -19,6 +19,12 @@ from nanigpt.config import RunConfig
 REPO = Path(__file__).resolve().parents[1]
 
 
+def python_lines(code: str) -> list[str]:
+    """The lines that `code` prints in a fresh interpreter (nothing imported yet)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    return out.stdout.splitlines()
+
+
 def conf_modules() -> list[str]:
     return sorted(f"nanigpt.conf.{m.name}" for m in pkgutil.iter_modules(nanigpt.conf.__path__))
 
@@ -110,8 +116,7 @@ def test_the_package_loads_its_parts_on_first_use():
         "from nanigpt.conf import resolve\n"
         "print('nanigpt.conf._store' in sys.modules, 'nanigpt.conf._diff' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    assert out.stdout.splitlines() == ["[]", "False False"]
+    assert python_lines(code) == ["[]", "False False"]
     for name in nanigpt.conf.__all__:  # every public name is there, from its home module
         value = getattr(nanigpt.conf, name)
         home = importlib.import_module(f"nanigpt.conf.{nanigpt.conf._HOME[name]}")
@@ -119,3 +124,24 @@ def test_the_package_loads_its_parts_on_first_use():
     assert set(nanigpt.conf.__all__) <= set(dir(nanigpt.conf))
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         nanigpt.conf.nope  # noqa: B018
+
+
+
+def test_config_imports_leave_training_unloaded():
+    # nanigpt.config imports the nanigpt.train package (for TrainConfig): its names load on first
+    # use, so a config import pays for neither the pre-flight checks nor the data file helpers
+    assert python_lines(
+        "import sys, nanigpt.config\n"
+        "print(sorted(m for m in ('nanigpt.train.preflight', 'nanigpt.data.files') if m in sys.modules))\n"
+        "from nanigpt.train import micro_batch_for, preflight\n"
+        "print(preflight.__module__, micro_batch_for.__module__)\n"
+    ) == ["[]", "nanigpt.train.preflight nanigpt.train.preflight"]
+    # the import system binds a submodule on its package when it first loads: `preflight` and
+    # `sample` stay the functions whichever was imported first; a plain submodule stays a module
+    assert python_lines(
+        "import nanigpt.train.preflight, nanigpt.train.sample\n"
+        "import nanigpt.train as t\n"
+        "from nanigpt.train import checkpoint, preflight, sample\n"
+        "print(callable(preflight), callable(sample), t.preflight is preflight, t.sample is t.sample)\n"
+        "print(type(checkpoint).__name__)\n"
+    ) == ["True True True True", "module"]
