@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from nanigpt.conf import patch, patch_factory, preset, set_
-from nanigpt.conf._patch import Patch
+from nanigpt.conf import Patch, patch, patch_factory, preset, set_
 from nanigpt.config import L, RunConfig
 from nanigpt.data.config import ShardData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, Muon, ScheduleConfig
-from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
+from nanigpt.train.config import EvalConfig, TrainConfig
 
 
 @preset
@@ -89,7 +88,3 @@ def muon(cfg: RunConfig) -> RunConfig:
 def with_lr(lr: float) -> Patch:
     """Set the peak learning rate of the current optimizer: +with_lr:1e-4."""
     return set_(L.optim.lr, lr)
-
-
-# Not a preset or patch: keeps the shipped precision defaults visible to readers of this file.
-_ = PrecisionConfig
