@@ -422,6 +422,15 @@ def test_tuple_of_the_wrong_length():
     )
 
 
+def test_python_tuple_syntax_says_how_tuples_are_written():
+    assert str(err(["betas=(0.9,0.95)"], ValueTypeError)) == (
+        "in `betas=(0.9,0.95)`: `optim.betas` expects a tuple of 2 (float, float), got `(0.9,0.95)` "
+        "(tuples are written 0.9,0.95 or [0.9,0.95])"
+    )
+    for tok in ("betas=0.9,0.95", "betas=[0.9,0.95]"):  # what it suggests works
+        assert resolve([tok]).config.optim.betas == (0.9, 0.95)
+
+
 def test_required_field_of_a_switched_variant_left_unset():
     assert str(err(["data=text"], ValueTypeError)) == (
         "in `data=text`: `data.path` is required by `data=text` and was not set (add data.path=...)"

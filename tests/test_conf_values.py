@@ -73,6 +73,7 @@ def test_parse(t, text, value):
         (bool, "True", "expects true or false, got `True`"),
         (tuple[float, float], "1,nan", "must be a finite number, got `nan`"),
         (tuple[float, float], "[1, 2, 3]", "expects a tuple of 2 (float, float), got `[1, 2, 3]`"),
+        (tuple[float, float], "0.9,abc", "expects a tuple of 2 (float, float), got `0.9,abc`"),
         (Literal["x", "y"], "z", "expects one of 'x', 'y', got `z`"),
     ],
 )
@@ -86,3 +87,14 @@ def test_format_value():
     assert [format_value(v) for v in (1e-4, 3, True, None, (0.9, 0.95), (1.0,), [], "x y", -0.0)] == [
         "0.0001", "3", "true", "null", "0.9,0.95", "[1.0]", "[]", "x y", "-0.0"
     ]
+
+
+@pytest.mark.parametrize("text", ["(0.9,0.95)", "(0.9, 0.95)", "0.9,0.95)"])
+def test_python_tuple_syntax_says_how_tuples_are_written(text):
+    parse = make_parser(tuple[float, float])
+    with pytest.raises(BadValue) as e:
+        parse(text)
+    assert e.value.reason == f"expects a tuple of 2 (float, float), got `{text}`"
+    inner = text.strip("()")
+    assert e.value.hint == f"tuples are written {inner} or [{inner}]"
+    assert parse(inner) == parse(f"[{inner}]") == (0.9, 0.95)  # both forms it suggests parse

@@ -93,6 +93,14 @@ def make_parser(bare: Any) -> Parser:
 
         return parse_text
 
+    def typed(value: Any, text: str) -> Any:
+        try:
+            out = _convert(value, bare, strict=True)
+        except msgspec.ValidationError:
+            raise BadValue(f"expects {want}, got `{text}`") from None
+        _check_finite(out, text)
+        return out
+
     seq = len(rest) == 1 and typing.get_origin(rest[0]) in (tuple, list, set, frozenset)
     if seq:
         args = [a for a in typing.get_args(rest[0]) if a is not Ellipsis]
@@ -102,27 +110,23 @@ def make_parser(bare: Any) -> Parser:
             if allows_none and text == "null":
                 return None
             if text.startswith("["):
-                value = _json(text, want)
-            else:
-                parts = text.split(",")
-                value = [item_parsers[min(i, len(item_parsers) - 1)](p.strip()) for i, p in enumerate(parts)]
+                return typed(_json(text, want), text)
+            if text.startswith("(") or text.endswith(")"):  # Python's tuple syntax
+                inner = text.strip("()")
+                raise BadValue(f"expects {want}, got `{text}`", f"tuples are written {inner} or [{inner}]")
+            parts = text.split(",")
             try:
-                out = _convert(value, bare, strict=True)
-            except msgspec.ValidationError:
-                raise BadValue(f"expects {want}, got `{text}`") from None
-            _check_finite(out, text)
-            return out
+                items = [item_parsers[min(i, len(item_parsers) - 1)](p.strip()) for i, p in enumerate(parts)]
+            except BadValue as e:  # a wrong type names the whole value, not the one item
+                if not e.reason.startswith("expects "):
+                    raise
+                raise BadValue(f"expects {want}, got `{text}`", e.hint) from None
+            return typed(items, text)
 
         return parse_seq
 
     def parse_json(text: str) -> Any:
-        value = _json(text, want)
-        try:
-            out = _convert(value, bare, strict=True)
-        except msgspec.ValidationError:
-            raise BadValue(f"expects {want}, got `{text}`") from None
-        _check_finite(out, text)
-        return out
+        return typed(_json(text, want), text)
 
     return parse_json
 
