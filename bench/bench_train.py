@@ -48,10 +48,12 @@ def _env(threads: int) -> dict[str, str]:
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def _python(code: str, threads: int, timeout: float = 1800, *, prelude: bool = True) -> dict:
+def _python(code: str, threads: int, timeout: float = 1800, *, prelude: bool = True,
+            env: dict[str, str] | None = None) -> dict:
     """Run `code` in a fresh interpreter; it prints one JSON object as its last stdout line."""
     prelude = f"import torch; torch.set_num_threads({threads})\n" if prelude else ""
-    proc = subprocess.run([PY, "-c", prelude + textwrap.dedent(code)], env=_env(threads), capture_output=True,
+    proc = subprocess.run([PY, "-c", prelude + textwrap.dedent(code)], env={**_env(threads), **(env or {})},
+                          capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
     if proc.returncode:
         raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
@@ -132,7 +134,10 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
     compile_s: list[float] = []
     for _ in range(rounds):  # interleaved, so slow drift of the machine hits both sides alike
         for name, code in loops:
-            r = _python(code, threads)
+            with tempfile.TemporaryDirectory() as cache:
+                # An empty inductor cache (FX graphs, AOT autograd, C++ kernels): compile s is what
+                # a first `nanigpt train --compile` pays; a warm cache makes it a few seconds.
+                r = _python(code, threads, env={"TORCHINDUCTOR_CACHE_DIR": cache})
             results[name].append(statistics.median(r["ms"]))
             if r.get("compile_s") is not None:
                 compile_s.append(r["compile_s"])
@@ -151,7 +156,8 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
         f"{warmup}..{steps - 1}; the range is over rounds",
         "naniGPT's time is wall time between steps' metrics records: batch, step, logging, all of it "
         "(the same code path as `nanigpt train`, with `--compile` for the compiled row)",
-        "compile s: the loop's up-front compile of forward and backward (cold inductor cache), not in ms/step",
+        "compile s: the loop's up-front compile of forward and backward with an empty inductor cache "
+        "(TORCHINDUCTOR_CACHE_DIR fresh per process), not in ms/step",
         "nanoGPT eager (vocab 65) is the README's char-level setup and the ratio's base; (vocab 256) has exactly "
         "naniGPT's byte-level shapes",
     ]
