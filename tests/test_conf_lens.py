@@ -145,3 +145,18 @@ def test_traversal_set_get_law(cfg, name):
         assert every.set(cfg, got[0]) == Lens.every(RunConfig, name).over(cfg, lambda _: got[0])
         assert all(v == got[0] for v in every.get(every.set(cfg, got[0])))
     assert every.over(cfg, lambda v: v) is cfg
+
+
+def test_compiled_setters_splice_only_checked_field_names():
+    from msgspec import defstruct
+
+    from nanigpt.conf._lens import _setter
+
+    assert _setter(RunConfig, ("model", "n_layer"))(RunConfig(), 3).model.n_layer == 3
+    for steps in [("__import__('os')",), ("model", "x) or (y"), ("nope",), ("model", "nope"), ("optim", "lr"), ()]:
+        assert _setter(RunConfig, steps) is None, steps  # not a field, or a union section: no code
+    # a field may be called like a keyword (msgspec allows it): no compiled setter, the lens still works
+    inner = defstruct("Inner", [("class", int, 2)], frozen=True)
+    outer = defstruct("Outer", [("x", inner, inner())], frozen=True)
+    lens = Lens.root(outer).x["class"]
+    assert lens._fast is None and lens.set(outer(), 9).x == inner(**{"class": 9})

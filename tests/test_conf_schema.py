@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
 import inspect
@@ -145,3 +146,44 @@ def test_config_imports_leave_training_unloaded():
         "print(callable(preflight), callable(sample), t.preflight is preflight, t.sample is t.sample)\n"
         "print(type(checkpoint).__name__)\n"
     ) == ["True True True True", "module"]
+
+
+
+def _private_reads_of_foreign_objects(path: Path) -> list[str]:
+    """`os.environ._data`, `getattr(os.environ, "_data")`: private names read from what a module
+    imported from outside naniGPT (the standard library, msgspec), which may change any release."""
+    tree = ast.parse(path.read_text())
+    foreign = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            foreign |= {(a.asname or a.name).split(".")[0] for a in node.names if not a.name.startswith("nanigpt")}
+        elif isinstance(node, ast.ImportFrom) and not (node.module or "").startswith("nanigpt") and node.level == 0:
+            foreign |= {a.asname or a.name for a in node.names}
+
+    def root(n: ast.expr) -> str | None:
+        while isinstance(n, ast.Attribute):
+            n = n.value
+        return n.id if isinstance(n, ast.Name) else None
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.endswith("__")
+
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr) and root(node.value) in foreign:
+            out.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+            and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str) and private(node.args[1].value) and root(node.args[0]) in foreign
+        ):
+            out.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_config_code_reads_no_private_names_of_other_libraries():
+    files = sorted((REPO / "nanigpt" / "conf").glob("*.py")) + sorted((REPO / "presets").glob("*.py"))
+    assert [hit for f in files for hit in _private_reads_of_foreign_objects(f)] == []
+    # presets files are user-facing examples: they use only the public nanigpt.conf
+    for f in sorted((REPO / "presets").glob("*.py")):
+        assert "nanigpt.conf._" not in f.read_text(), f

@@ -46,20 +46,35 @@ def _suggest_every(name: str, names: Iterable[str]) -> str | None:
     return ("did you mean " + " or ".join(f"`...{c}`" for c in close) + "?") if close else None
 
 
-def _setter(steps: tuple[str, ...]) -> Callable[[Any, Any], Any] | None:
+def _setter(root: type, steps: tuple[str, ...]) -> Callable[[Any, Any], Any] | None:
     """`set` for a path one or two fields deep through sections of one type, never null: the
     common shapes (`L.model`, `L.optim.lr`), compiled once per lens with the field names as
     keywords: `replace(cfg, **{name: v})` would build a dict on every call, and patches set
-    through lenses on every resolve."""
-    if not 1 <= len(steps) <= 2 or not all(n.isidentifier() and not keyword.iskeyword(n) for n in steps):
+    through lenses on every resolve.
+
+    Code built by `eval`, as dataclasses and namedtuple build theirs, is safe only if each
+    name spliced into it is checked first: here every name must be a field of the struct type
+    it is read from (msgspec requires field names to be identifiers) and not a keyword, so the
+    source below holds nothing but attribute names of those types. Anything else: None.
+    """
+    if not 1 <= len(steps) <= 2:
         return None
+    t: Any = root
+    for i, name in enumerate(steps):
+        f = spec_of(t).fields.get(name)
+        if f is None or not name.isidentifier() or keyword.iskeyword(name):
+            return None
+        if i < len(steps) - 1:
+            if f.kind != STRUCT or f.optional:
+                return None
+            t = f.struct
     if len(steps) == 1:
         (a,) = steps
         src = f"lambda cfg, v: cfg if cfg.{a} is v else replace(cfg, {a}=v)"
     else:
         a, b = steps
         src = f"lambda cfg, v: cfg if cfg.{a}.{b} is v else replace(cfg, {a}=replace(cfg.{a}, {b}=v))"
-    return eval(src, {"replace": replace})  # noqa: S307 - built from checked field names only
+    return eval(src, {"replace": replace})  # noqa: S307 - names checked above
 
 
 class Lens:
@@ -135,7 +150,7 @@ class Lens:
             f.kind == STRUCT and not f.optional for f in self._fields
         )
         if kid._plain:
-            kid._fast = _setter(kid._steps)
+            kid._fast = _setter(self._root, kid._steps)
         return kid
 
     def __getattr__(self, name: str) -> Lens:

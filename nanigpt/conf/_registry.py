@@ -168,17 +168,8 @@ def default_paths() -> tuple[Path, ...]:
 _LOADED: dict[tuple[Path, ...], Registry] = {}
 _BY_PLACE: dict[tuple[str, object], Registry] = {}
 
-# $NANIGPT_PRESETS is read on every resolve. os.environ.get raises and catches a KeyError inside
-# when the variable is unset (the usual case), which costs more than the rest of the lookup; the
-# dict of encoded items that os.environ keeps (CPython's `_data`) answers without one.
-_ENV_KEY = os.environ.encodekey(ENV_VAR) if hasattr(os.environ, "encodekey") else ENV_VAR
-
-
 def place() -> tuple[str, object]:
     """Where presets are looked up from now: the working directory and $NANIGPT_PRESETS (raw)."""
-    data = getattr(os.environ, "_data", None)
-    if type(data) is dict:
-        return (os.getcwd(), data.get(_ENV_KEY))
     return (os.getcwd(), os.environ.get(ENV_VAR))
 
 

@@ -472,8 +472,9 @@ class Resolver:
             raise self._hint_bare_word(e) from None
         p0 = parsed[0] if parsed else None
         pr = self.registry.presets.get(p0[1]) if p0 is not None and p0[0] == "preset" else None
-        if type(pr) is Preset and pr._value is not None and type(pr._value) is self.root:
-            cfg, start, first = pr._value, tokens[0], 1  # the usual `preset:NAME`, computed before
+        known = pr.computed if type(pr) is Preset else None
+        if known is not None and type(known) is self.root:
+            cfg, start, first = known, tokens[0], 1  # the usual `preset:NAME`, computed before
         else:
             cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
