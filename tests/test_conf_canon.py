@@ -30,6 +30,7 @@ from nanigpt.conf import (
     resolve,
     short_hash,
 )
+from nanigpt.conf._registry import shipped_dir
 from nanigpt.conf._types import floats_finite
 from nanigpt.config import SCHEMA_VERSION, RunConfig
 from nanigpt.optim.config import SGD
@@ -55,6 +56,14 @@ def test_golden_hashes_of_shipped_presets(tokens):
         f"{' '.join(tokens)} now hashes to {got}: this moves the address of existing runs. "
         f"Bump SCHEMA_VERSION (now {SCHEMA_VERSION}) or explain in the commit, then update GOLDEN."
     )
+
+
+def test_every_shipped_preset_is_pinned():
+    # The presets defined in presets/shipped.py, the file whose hashes GOLDEN pins, and not every
+    # file in presets/: presets for benchmarks (shakespeare.py) are moving to bench/presets/.
+    shipped = Registry.load([shipped_dir() / "shipped.py"]).presets
+    pinned = {tokens[0].removeprefix("preset:") for tokens in GOLDEN if len(tokens) == 1}
+    assert pinned == set(shipped), "pin the hash of each preset in presets/shipped.py in GOLDEN"
 
 
 def test_hash_shape():
