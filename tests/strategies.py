@@ -15,7 +15,7 @@ import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
-from nanigpt.conf import Lens, format_value
+from nanigpt.conf import CheckError, Lens, Patch, format_value, set_
 from nanigpt.conf._struct import Config
 from nanigpt.conf._types import LEAF, UNION, spec_of
 
@@ -96,10 +96,11 @@ def configs(root: type) -> st.SearchStrategy[Any]:
 
 
 def passes_checks(cfg: Any) -> bool:
-    """Whether every struct's cross-field `check()` passes."""
+    """Whether every struct's cross-field `check()` passes (any other exception is a bug in a
+    check, and propagates)."""
     try:
         _check_all(cfg)
-    except Exception:
+    except CheckError:
         return False
     return True
 
@@ -220,3 +221,12 @@ def wrong_type_text(t: mi.Type) -> st.SearchStrategy[str] | None:
     if isinstance(t, mi.TupleType):
         return st.sampled_from(["abc", "1,2,3,4,5", "[]", "true"])
     return None
+
+
+@st.composite
+def set_patches(draw: st.DrawFn, base: Any) -> Patch:
+    """`set_` patches on a leaf of `base`'s current variants, with a value valid by type and range."""
+    root = type(base)
+    path, t = draw(st.sampled_from(leaf_fields(base)))
+    lens = Lens.from_path(root, path)
+    return set_(lens, msgspec.convert(draw(values(t)), lens._fields[0].bare))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from msgspec import Meta
-from strategies import edits, leaf_fields, out_of_range, passes_checks, wrong_type_text
+from strategies import edits, leaf_fields, out_of_range, passes_checks, set_patches, wrong_type_text
 
 from nanigpt.conf import (
     AmbiguousFieldError,
@@ -20,6 +20,7 @@ from nanigpt.conf import (
     ConfigError,
     InvalidValueError,
     Lens,
+    Patch,
     PatchError,
     Registry,
     Resolver,
@@ -31,14 +32,12 @@ from nanigpt.conf import (
     UnknownVariantError,
     ValueTypeError,
     VariantFieldError,
-    compose,
     default_registry,
     format_value,
     leaf_paths,
     patch,
     preset,
     resolve,
-    set_,
 )
 from nanigpt.conf._store import RunStore
 from nanigpt.conf._types import floats_finite, reachable_types, spec_of
@@ -171,22 +170,50 @@ def test_blame_covers_every_leaf_and_names_the_last_token_that_changed_it():
     assert r.blame["train.seed"] == "preset:small"
 
 
-def test_regrouping_a_patch_chain_changes_neither_hash_nor_blame():
-    p, q, r = set_(L.model.n_layer, 3), set_(L.optim.lr, 0.5), set_(L.model.n_layer, 5)
+def _outcome(tokens, reg):
+    """(hash, blame) of a resolve, or the type and message of its error."""
+    try:
+        r = resolve(tokens, registry=reg)
+    except ConfigError as e:
+        return type(e), str(e)
+    return r.hash, r.blame
 
-    def reg(chain):
-        @patch(name="chain")
-        def chained(cfg: RunConfig) -> RunConfig:
-            """A chain of three patches."""
-            return chain(cfg)
 
-        return Registry.of(preset(_small), chained)
+def _named(p, name):
+    return Patch(p, name=name, doc=f"{p.name}, registered as {name}")
 
-    left = resolve(["preset:_small", "+chain"], registry=reg((p >> q) >> r))
-    right = resolve(["preset:_small", "+chain"], registry=reg(p >> (q >> r)))
-    flat = resolve(["preset:_small", "+chain"], registry=reg(compose(p, q, r)))
-    assert left.hash == right.hash == flat.hash
-    assert left.blame == right.blame == flat.blame
+
+SMALL = resolve(["preset:small"]).config
+SHIPPED_PATCHES = [e for e in default_registry().patches.values() if isinstance(e, Patch)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(SHIPPED_PATCHES), set_patches(SMALL)), min_size=3, max_size=3),
+    st.floats(1e-5, 1.0),
+)
+def test_regrouping_a_patch_chain_changes_neither_hash_nor_blame(ps, lr):
+    p, q, r = [default_registry().patches["with_lr"](lr) if x.name == "with_lr" else x for x in ps]
+    start = preset(_small)
+
+    def outcome(chain):
+        return _outcome(["preset:_small", "+chain"], Registry.of(start, _named(chain, "chain")))
+
+    left, right = outcome((p >> q) >> r), outcome(p >> (q >> r))
+    assert left == right  # the same hash and blame, or the same error
+    # three tokens instead of one: the same config, and each leaf's owner is the token that
+    # last changed it, so every leaf the chain owns is owned by one of them
+    sep = _outcome(["preset:_small", "+a", "+b", "+c"], Registry.of(start, *map(_named, (p, q, r), "abc")))
+    if isinstance(left[0], type):
+        assert sep[0] is left[0]  # the same kind of error, named by another token
+        return
+    h, blame = left
+    assert sep[0] == h and set(sep[1]) == set(blame)
+    for path, tok in blame.items():
+        if tok == "+chain":
+            assert sep[1][path] in ("+a", "+b", "+c"), path
+        elif sep[1][path] == "preset:_small":
+            assert tok == "preset:_small", path
 
 
 def _small() -> RunConfig:
@@ -210,6 +237,22 @@ def test_generated_specs_resolve_to_what_lenses_compute(case):
     changed = {p for p in leaf_paths(expected) if _get(expected, p) != _get(base, p)}
     for path in changed:  # a changed leaf is never blamed on the preset
         assert r.blame[path] in tokens, path
+
+
+class BrokenCheck(Config):
+    """A struct whose cross-field rule has a bug."""
+
+    x: int = 0
+
+    def check(self) -> None:
+        raise KeyError("a bug in a check")
+
+
+def test_passes_checks_says_no_only_to_a_failed_rule():
+    assert passes_checks(RunConfig())
+    assert not passes_checks(Lens.from_path(RunConfig, "model.n_head").set(RunConfig(), 5))
+    with pytest.raises(KeyError):  # a broken check is a bug to see, not a config to skip
+        passes_checks(BrokenCheck())
 
 
 def _get(cfg, path):
