@@ -147,8 +147,10 @@ def test_unknown_names_suggest():
     reg = Registry.load([shipped_dir()])
     with pytest.raises(Exception, match=r"did you mean `\+fp8`"):
         reg.patch("fp9")
-    with pytest.raises(Exception, match=r"did you mean `tiny`"):
+    with pytest.raises(Exception, match=r"did you mean `preset:tiny`"):
         reg.preset("tini")
+    with pytest.raises(Exception, match=r"did you mean `preset:tiny`"):  # case first
+        reg.preset("TINY")
 
 
 @pytest.mark.slow

@@ -96,7 +96,7 @@ def test_doctests(module):
 
 
 WITH_EXAMPLES = {"nanigpt.conf"} | {
-    f"nanigpt.conf.{m}" for m in ("_lens", "_patch", "_spec", "_canon", "_diff", "_values", "_fields")
+    f"nanigpt.conf.{m}" for m in ("_lens", "_patch", "_spec", "_canon", "_diff", "_values", "_fields", "_suggest")
 }
 
 

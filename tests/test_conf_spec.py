@@ -276,7 +276,52 @@ def test_unknown_field():
     assert str(e) == "in `optim.lrr=1`: unknown field `optim.lrr` (did you mean `optim.lr`?)"
     assert (e.path, e.token) == ("optim.lrr", "optim.lrr=1")
     assert str(err(["lrr=1"], UnknownFieldError)) == "in `lrr=1`: unknown field `lrr` (did you mean `lr`?)"
-    assert "did you mean `optim`?" in str(err(["optimm.lr=1"], UnknownFieldError))
+    assert str(err(["optimm.lr=1"], UnknownFieldError)) == (
+        "in `optimm.lr=1`: unknown field `optimm.lr`: there is no top-level field `optimm` (did you mean `optim.lr`?)"
+    )
+
+
+def test_unknown_field_names_the_nearest_valid_parent():
+    e = err(["model.foo.bar=1"], UnknownFieldError)
+    fields = ", ".join(spec_of(type(RunConfig().model)).names)
+    assert str(e) == (
+        "in `model.foo.bar=1`: unknown field `model.foo.bar`: `model` has no field `foo` "
+        f"(the fields of `model` are {fields})"
+    )
+    assert str(err(["model.foo=1"], UnknownFieldError)) == (
+        f"in `model.foo=1`: unknown field `model.foo` (the fields of `model` are {fields})"
+    )
+    assert str(err(["foo.bar=1"], UnknownFieldError)) == (
+        "in `foo.bar=1`: unknown field `foo.bar`: there is no top-level field `foo` "
+        f"(the top-level fields are {', '.join(RunConfig.__struct_fields__)})"
+    )
+    # the last name may be a field of the parent: `model.block.n_layer` -> `model.n_layer`
+    assert "(did you mean `model.n_layer` or `model.block_size`?)" in str(err(["model.block.n_layer=3"]))
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["LR=1e-4"], ["N_LAYR=3"], ["Optim.lr=1e-3"], ["optim.LR=1e-3"], ["...LR=0.1"], ["model.block.n_layer=8"],
+        ["+LARGE"], ["+lage"], ["preset:TINY"], ["preset:smal"], ["optim=AdamW"], ["norm=RMSNorm"], ["norm=rmsnrom"],
+    ],
+)
+def test_every_did_you_mean_resolves(tokens):
+    # names match up to case first (`LR` is `lr`), then by difflib; each suggestion, put in place
+    # of the bad name, resolves
+    e = err(tokens)
+    hint = re.search(r"did you mean (.*?)\?", str(e))
+    assert hint, str(e)
+    bad = tokens[-1]
+    path, eq, value = bad.partition("=")
+    for s in re.findall(r"`([^`]+)`", hint.group(1)):
+        if not eq or s.startswith(("+", "preset:")):
+            fixed = s
+        elif isinstance(e, (UnknownVariantError, ValueTypeError)):  # a value was mistyped
+            fixed = f"{path}={s}"
+        else:
+            fixed = f"{s}={value}"
+        resolve([*tokens[:-1], fixed])
 
 
 def test_field_of_another_variant():
@@ -298,7 +343,7 @@ def test_unknown_preset():
     e = err(["preset:smal"], UnknownPresetError)
     known = ", ".join(default_registry().presets)  # shipped presets grow; gpt2, small, tiny at least
     assert str(e) == (
-        f"in `preset:smal`: unknown preset `smal` (did you mean `small`? presets: {known}; "
+        f"in `preset:smal`: unknown preset `smal` (did you mean `preset:small`? presets: {known}; "
         "`nanigpt presets` describes them)"
     )
 

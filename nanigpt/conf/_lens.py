@@ -22,28 +22,12 @@ from typing import Any, NoReturn
 from msgspec.structs import replace
 
 from nanigpt.conf._errors import ConfigError, UnknownFieldError, VariantFieldError
+from nanigpt.conf._suggest import did_you_mean, suggest
 from nanigpt.conf._types import _SPECS, LEAF, STRUCT, FieldSpec, describe_type, names_below, spec_of
 
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
-
-
-def suggest(name: str, options: Iterable[str], prefix: str = "") -> str | None:
-    """`did you mean `prefix.best`?` for the closest of `options`, or None."""
-    import difflib  # only for an error message: kept off every start-up
-
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
-    if not close:
-        return None
-    return "did you mean " + " or ".join(f"`{_join(prefix, c)}`" for c in close) + "?"
-
-
-def _suggest_every(name: str, names: Iterable[str]) -> str | None:
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
-    return ("did you mean " + " or ".join(f"`...{c}`" for c in close) + "?") if close else None
 
 
 def _setter(root: type, steps: tuple[str, ...]) -> Callable[[Any, Any], Any] | None:
@@ -251,7 +235,7 @@ class Traversal:
             raise UnknownFieldError(
                 f"no field is called `{name}` anywhere in a `{root.__name__}`",
                 path=f"...{name}",
-                suggestion=_suggest_every(name, names_below(root)),
+                suggestion=did_you_mean(name, names_below(root), "...{}"),
             )
         self._root = root
         self.name = name

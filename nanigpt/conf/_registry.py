@@ -18,7 +18,7 @@ from pathlib import Path
 import xxhash
 
 from nanigpt.conf._errors import ConfigError, RegistryError, UnknownPatchError, UnknownPresetError
-from nanigpt.conf._lens import suggest
+from nanigpt.conf._suggest import did_you_mean
 from nanigpt.conf._patch import Patch, PatchFactory, Preset
 
 ENV_VAR = "NANIGPT_PRESETS"
@@ -73,7 +73,7 @@ class Registry:
         try:
             return self.presets[name]
         except KeyError:
-            hint = suggest(name, self.presets)
+            hint = did_you_mean(name, self.presets, "preset:{}")
             known = ", ".join(self.presets) or "none"
             raise UnknownPresetError(
                 f"unknown preset `{name}`",
@@ -85,10 +85,7 @@ class Registry:
         try:
             return self.patches[name]
         except KeyError:
-            import difflib  # only for an error message: kept off every start-up
-
-            close = difflib.get_close_matches(name, list(self.patches), n=3, cutoff=0.6)
-            hint = ("did you mean " + " or ".join(f"`+{c}`" for c in close) + "?") if close else None
+            hint = did_you_mean(name, self.patches, "+{}")
             raise UnknownPatchError(
                 f"unknown patch `+{name}`",
                 suggestion=(f"{hint} " if hint else "") + "`nanigpt patches` lists them",

@@ -38,10 +38,11 @@ from nanigpt.conf._errors import (
     VariantFieldError,
 )
 from nanigpt.conf._grammar import parse_token
-from nanigpt.conf._lens import Traversal, suggest
+from nanigpt.conf._lens import Traversal
 from nanigpt.conf._patch import Patch, PatchFactory, Preset
 from nanigpt.conf._registry import Registry, default_registry
 from nanigpt.conf._registry import place as _place
+from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
 from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, format_value
@@ -288,10 +289,31 @@ class Resolver:
                         token=tok,
                         suggestion=f"`{name}` is in {', '.join(have)}; switch first: {where}={have[0]}",
                     )
-        hint = suggest(name, s.names, where)
-        if hint is None and where == "":
-            hint = self._bare_hint(name)
-        raise UnknownFieldError(f"unknown field `{path}`", path=path, token=tok, suggestion=hint)
+        # a name before the last: say which parent is the nearest valid one
+        inner = f": `{where}` has no field `{name}`" if where else f": there is no top-level field `{name}`"
+        raise UnknownFieldError(
+            f"unknown field `{path}`" + (inner if i < len(names) - 1 else ""),
+            path=path,
+            token=tok,
+            suggestion=self._parent_hint(names, i, s.names),
+        )
+
+    def _parent_hint(self, names: list[str], i: int, fields: tuple[str, ...]) -> str:
+        """For `names[i]`, unknown in the struct at names[:i] (the nearest valid parent): the
+        closest of its fields (the whole path when the rest of it exists there), else its fields."""
+        where = names[:i]
+        paths = []
+        if i < len(names) - 1:  # `model.block.n_layer`: the last name may be a field here
+            paths += [".".join([*where, c]) for c in fields if c.lower() == names[-1].lower()]
+        for c in close_matches(names[i], fields):  # with the rest of the path, if it exists there
+            full = [*where, c, *names[i + 1 :]]
+            paths.append(".".join(full if field_at(self.root, full) is not None else [*where, c]))
+        hint = mean(paths)
+        if hint is not None:
+            return hint
+        if not where:
+            return f"the top-level fields are {', '.join(fields)}"
+        return f"the fields of `{'.'.join(where)}` are {', '.join(fields)}"
 
     def _bare(self, cfg: Any, name: str, tok: str) -> str:
         found = _find(cfg, name)
@@ -317,12 +339,7 @@ class Resolver:
         raise UnknownFieldError(f"unknown field `{name}`", path=name, token=tok, suggestion=self._bare_hint(name))
 
     def _bare_hint(self, name: str) -> str | None:
-        import difflib
-
-        close = difflib.get_close_matches(name, sorted(names_below(self.root)), n=3, cutoff=0.6)
-        if not close:
-            return None
-        return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+        return did_you_mean(name, sorted(names_below(self.root)))
 
     def _variants_with(self, name: str) -> list[tuple[str, list[str]]]:
         """(section path, [variant tags]) for union sections whose variants have a field `name`."""

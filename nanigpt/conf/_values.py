@@ -15,6 +15,7 @@ from typing import Any, Literal, Union
 
 import msgspec
 
+from nanigpt.conf._suggest import close_matches
 from nanigpt.conf._types import describe_type
 
 _NoneType = type(None)
@@ -84,9 +85,7 @@ def make_parser(bare: Any) -> Parser:
             if allows_none and text == "null":
                 return None
             if choices is not None and text not in choices:
-                import difflib
-
-                close = difflib.get_close_matches(text, choices, n=1)
+                close = close_matches(text, choices, n=1)
                 hint = f"did you mean `{close[0]}`?" if close else None
                 raise BadValue(f"expects {want}, got `{text}`", hint)
             return text
