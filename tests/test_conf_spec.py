@@ -457,9 +457,44 @@ def test_ambiguous_bare_name():
     e = err(["type=muon"], AmbiguousFieldError)
     assert str(e) == (
         "in `type=muon`: `type` is ambiguous: it names `data.type`, `optim.type` "
-        "(write the full path (data.type=...), or ...type=... to set them all)"
+        "(`type` picks a section's variant: write `optim=muon`)"
     )
     assert e.paths == ("data.type", "optim.type")
+    assert str(err(["type=text"])).endswith("(`type` picks a section's variant: write `data=text` and then data.path=...)")
+    assert str(err(["type=foo"])).endswith(
+        "(`type` picks a section's variant, and `foo` is no variant: data=builtin|text|shards; optim=adamw|muon|sgd)"
+    )
+    # a tag is not a field, so `...type=` is no way to set it either, and says what is
+    assert str(err(["...type=muon"], UnknownFieldError)) == (
+        "in `...type=muon`: no field is called `type` anywhere in a `RunConfig` "
+        "(`type` picks a section's variant: write `optim=muon`)"
+    )
+
+
+@pytest.mark.parametrize(
+    "tokens, root",
+    [
+        (["type=muon"], None), (["type=sgd"], None), (["type=text"], None), (["type=shards"], None),
+        (["...type=muon"], None), (["preset:tiny", "+muon", "type=adamw"], None),
+        (["lr=0.5"], "Root"), (["preset:x", "lr=0.25"], "Root"),
+    ],
+)
+def test_every_token_the_ambiguity_error_suggests_resolves(tokens, root):
+    kw = {"root": Root, "registry": Registry.of(preset(name="x")(_root))} if root else {}
+    e = err(tokens, **kw)
+    offered = re.findall(r"`([^`]*=[^`]*)`", e.suggestion or "")
+    assert offered, str(e)
+    for tok in offered:
+        # a switch to a variant with required fields says which; set them, as it says
+        required = re.findall(rf"`{re.escape(tok)}` and then ((?:\S+=\.\.\.\s?)+)", e.suggestion)
+        extra = [r.replace("...", "x") for r in required[0].split()] if required else []
+        r = resolve([*tokens[:-1], tok, *extra], **kw)
+        assert r.config != resolve(tokens[:-1], **kw).config  # and it did what was asked
+
+
+def _root() -> Root:
+    """The generic root's defaults."""
+    return Root()
 
 
 @pytest.mark.parametrize(
@@ -645,8 +680,10 @@ def test_generic_root_and_ambiguous_name():
         res.resolve(["lr=0.5"])
     assert str(e.value) == (
         "in `lr=0.5`: `lr` is ambiguous: it names `a.lr`, `b.lr` "
-        "(write the full path (a.lr=...), or ...lr=... to set them all)"
+        "(write `a.lr=0.5` or `b.lr=0.5`, or `...lr=0.5` to set them all)"
     )
+    with pytest.raises(AmbiguousFieldError, match=r"\(write the full path: a.lr=... or b.lr=...\)$"):
+        res.resolve(["lr=abc"])  # no field takes `abc`: no token to offer
     assert res.resolve(["...lr=0.5"]).config == Root(a=A(lr=0.5), b=B(lr=0.5))
     assert res.resolve(["depth=4"]).config.a.depth == 4
     with pytest.raises(InvalidValueError, match=r"`a.depth`=0 is out of range"):

@@ -325,7 +325,7 @@ class Resolver:
                 paths=tuple(found),
                 path=name,
                 token=tok,
-                suggestion=f"write the full path ({found[0]}=...), or ...{name}=... to set them all",
+                suggestion=self._ambiguity_hint(name, found, tok.partition("=")[2]),
             )
         elsewhere = self._variants_with(name)
         if elsewhere:
@@ -341,21 +341,72 @@ class Resolver:
     def _bare_hint(self, name: str) -> str | None:
         return did_you_mean(name, sorted(names_below(self.root)))
 
-    def _variants_with(self, name: str) -> list[tuple[str, list[str]]]:
-        """(section path, [variant tags]) for union sections whose variants have a field `name`."""
-        out: list[tuple[str, list[str]]] = []
+    def _ambiguity_hint(self, name: str, found: list[str], text: str) -> str:
+        """Tokens that set one of the fields `found` (all called `name`) to `text`, each one that
+        the resolver accepts: a union tag (`optim.type`) is switched as `optim=muon`, and only to
+        a variant the section has; a field is offered only where `text` parses for it."""
+        fixes: list[str] = []
+        leaves = 0
+        for p in found:
+            f = field_at(self.root, p.split("."))
+            if f is None:  # a union tag: `section.type`
+                continue
+            leaves += 1
+            try:
+                f.parse(text)
+            except BadValue:
+                continue
+            fixes.append(f"{p}={text}")
+        hint = "write " + " or ".join(f"`{t}`" for t in fixes) if fixes else ""
+        if leaves < len(found):  # `...name=` reaches no tag: no traversal to offer
+            switch = self._switch_hint(name, text) or ""
+            return f"{hint}; {switch}" if hint else switch
+        if not fixes:
+            return "write the full path: " + " or ".join(f"{p}=..." for p in found)
+        if len(fixes) == len(found):  # `...name=` sets every one of them, and each takes `text`
+            hint += f", or `...{name}={text}` to set them all"
+        return hint
+
+    def _switch_hint(self, name: str, text: str) -> str | None:
+        """For `name=text` where `name` is the tag of union sections: the `section=text` switches
+        that exist, else the variants of each section; None if `name` is no tag."""
+        tagged = [
+            (p, f) for p, f in self._union_sections() if any(spec_of(v).tag_field == name for v in f.variants.values())
+        ]
+        if not tagged:
+            return None
+        fixes = []
+        for p, f in tagged:
+            if text in f.variants:
+                required = [f"{p}.{r.name}=..." for r in spec_of(f.variants[text]).fields.values() if r.required]
+                fixes.append(f"`{p}={text}`" + (f" and then {' '.join(required)}" if required else ""))
+        if fixes:
+            return f"`{name}` picks a section's variant: write " + " or ".join(fixes)
+        known = "; ".join(f"{p}={'|'.join(f.variants)}" for p, f in tagged)
+        return f"`{name}` picks a section's variant, and `{text}` is no variant: {known}"
+
+    def _union_sections(self) -> list[tuple[str, FieldSpec]]:
+        """(path, field) of every union-typed section a config of the root may hold."""
+        out: list[tuple[str, FieldSpec]] = []
 
         def walk(t: type, prefix: str) -> None:
             for f in spec_of(t).sections:
                 p = f"{prefix}.{f.name}" if prefix else f.name
                 if f.kind == UNION:
-                    tags = [tag for tag, v in f.variants.items() if name in spec_of(v).fields]
-                    if tags:
-                        out.append((p, tags))
+                    out.append((p, f))
                 for sub in f.types:
                     walk(sub, p)
 
         walk(self.root, "")
+        return out
+
+    def _variants_with(self, name: str) -> list[tuple[str, list[str]]]:
+        """(section path, [variant tags]) for union sections whose variants have a field `name`."""
+        out = []
+        for p, f in self._union_sections():
+            tags = [tag for tag, v in f.variants.items() if name in spec_of(v).fields]
+            if tags:
+                out.append((p, tags))
         return out
 
     def _route(self, path: str) -> tuple[tuple[str, ...], str]:
@@ -453,6 +504,9 @@ class Resolver:
         try:
             t = Traversal(self.root, name)
         except ConfigError as e:
+            switch = self._switch_hint(name, text)  # `...type=muon`: a tag is no field
+            if switch is not None:
+                e.suggestion = switch
             raise e.with_token(tok) from None
         hits = 0
 
