@@ -118,6 +118,7 @@ def test_patch_factory_parses_by_annotation():
 
     assert isinstance(shape, PatchFactory)
     assert shape.usage == "+shape:N_LAYER,[BETAS]"
+    assert shape.help == "+shape:N_LAYER,[BETAS] with N_LAYER an integer, BETAS a tuple of 2 (float, float)"
     p = shape.from_text("3,0.8,0.9")
     assert p.name == "shape:3,0.8,0.9" and p(RunConfig()).optim.betas == (0.8, 0.9)
     assert shape.from_text("3")(RunConfig()).optim.betas == (0.9, 0.99)

@@ -356,6 +356,46 @@ def test_preset_not_first():
     assert isinstance(err(["+large", "run:abcd"], TokenSyntaxError), TokenSyntaxError)
 
 
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["lr=1e-3", "preset:tiny"], ["preset:tiny", "lr=1e-3", "preset:tiny"], ["preset:small", "preset:tiny"],
+        ["preset:tiny", "+large", "preset:small"], ["lr=1e-3", "preset:tiny", "+large", "preset:small", "preset:tiny"],
+    ],
+)
+def test_every_fix_for_a_misplaced_start_resolves(tokens):
+    # one start token, first: moved there, a repeat dropped, or (two starts) one kept; never two
+    e = err(tokens, TokenSyntaxError)
+    specs = re.findall(r"`([^`]+)`", e.suggestion) or [e.suggestion.partition(": ")[2]]
+    assert specs, str(e)
+    for spec in specs:
+        r = resolve(spec.split())
+        assert r.tokens[0] == r.start and sum(t.startswith("preset:") for t in r.tokens) == 1
+    if len(set(t for t in tokens if t.startswith("preset:"))) > 1:
+        assert str(e).startswith(f"in `{e.token}`: a spec has one start token, first; this one has 2: ")
+
+
+def test_an_empty_value_offers_null_only_where_it_means_none():
+    # `lr` is a float and `data.path` a string, where `null` would be the text "null": VALUE only
+    for tok in ("lr=", "data.path=", "optim.lr=", "...lr="):
+        assert err(["preset:small", tok], TokenSyntaxError).suggestion == f"write {tok}VALUE"
+    # `data.val` of token shards may be null (no validation split): `data.val=null` means that
+    for tok in ("data.val=", "...val="):
+        e = err(["preset:gpt2", tok], TokenSyntaxError)
+        assert e.suggestion == f"write {tok}VALUE, or {tok}null for none"
+        assert resolve(["preset:gpt2", f"{tok}null"]).config.data.val is None
+
+
+def test_factory_without_arguments_says_how_to_call_it():
+    for tok in ("+with_lr", "+with_lr:"):
+        e = err([tok])
+        assert e.suggestion == "write +with_lr:LR with LR a float", tok
+        assert resolve([e.suggestion.split()[1].replace("LR", "1e-4")]).config.optim.lr == 1e-4
+    e = err(["+large:"], TokenSyntaxError)  # a plain patch: drop the colon
+    assert e.suggestion == "`+large` takes no arguments: write +large"
+    resolve([e.suggestion.rpartition(" ")[2]])
+
+
 def test_wrong_type():
     e = err(["preset:tiny", "lr=abc"], ValueTypeError)
     assert str(e) == "in `lr=abc`: `optim.lr` expects a float, got `abc` (e.g. lr=0.001)"
@@ -503,14 +543,14 @@ def _root() -> Root:
         ("=3", "in `=3`: no field name before `=` (write path=value, e.g. lr=3)"),
         ("lr==3", "in `lr==3`: `==` is not an assignment (write lr=3)"),
         ("+", "in `+`: `+` needs a patch name (e.g. +large; `nanigpt patches` lists them)"),
-        ("lr=", "in `lr=`: no value after `lr=` (write lr=VALUE, or lr=null for none)"),
+        ("lr=", "in `lr=`: no value after `lr=` (write lr=VALUE)"),
         ("", "empty token (a token is preset:NAME, run:HASH, +PATCH, +FACTORY:ARGS, path=value or ...name=value)"),
         ("small", "in `small`: `small` is not a token (did you mean `preset:small`?)"),
         ("large", "in `large`: `large` is not a token (did you mean `+large`?)"),
         ("optim..lr=1", "in `optim..lr=1`: `optim..lr` is not a field path (a dotted path of field names "
          "(optim.lr), a field name (lr), or ...name)"),
         ("preset:", "in `preset:`: `preset:` needs a name (e.g. preset:small)"),
-        ("+with_lr:", "in `+with_lr:`: `+with_lr:` has no arguments after `:` (write +with_lr:ARG or +with_lr)"),
+        ("+with_lr:", "in `+with_lr:`: `+with_lr:` has no arguments after `:` (write +with_lr:LR with LR a float)"),
         ("run:xyz", "in `run:xyz`: `run:` needs a hash or a unique prefix of at least 4 hex digits, got `xyz` "
          "(`nanigpt runs` lists them)"),
     ],
@@ -573,12 +613,14 @@ def test_leaf_is_not_a_section():
 
 
 def test_patch_argument_errors():
-    assert str(err(["+with_lr"], PatchError)) == "in `+with_lr`: `+with_lr` needs arguments (write +with_lr:LR)"
+    assert str(err(["+with_lr"], PatchError)) == (
+        "in `+with_lr`: `+with_lr` needs arguments (write +with_lr:LR with LR a float)"
+    )
     assert str(err(["+with_lr:abc"], PatchError)) == (
         "in `+with_lr:abc`: argument `lr` of `with_lr` expects a float, got `abc` (write +with_lr:LR)"
     )
     assert str(err(["+with_lr:1,2"], PatchError)) == (
-        "in `+with_lr:1,2`: patch factory `with_lr` takes 1 argument(s), got 2: `1,2` (write +with_lr:LR)"
+        "in `+with_lr:1,2`: patch factory `with_lr` takes 1 argument(s), got 2: `1,2` (write +with_lr:LR with LR a float)"
     )
     assert str(err(["+large:3"], PatchError)) == "in `+large:3`: `+large` takes no arguments, got `3` (write +large)"
 

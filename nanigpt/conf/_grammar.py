@@ -38,7 +38,7 @@ def parse_token(tok: str) -> tuple[Any, ...]:
             )
         if colon and not args:
             raise TokenSyntaxError(
-                f"`+{name}:` has no arguments after `:`", token=tok, suggestion=f"write +{name}:ARG or +{name}"
+                f"`+{name}:` has no arguments after `:`", token=tok, suggestion=f"write them: +{name}:ARG[,ARG...]"
             )
         return ("patch", name, args if colon else None)
     path, eq, value = tok.partition("=")
@@ -56,7 +56,7 @@ def parse_token(tok: str) -> tuple[Any, ...]:
         )
     if not value:
         raise TokenSyntaxError(
-            f"no value after `{path}=`", token=tok, suggestion=f"write {path}=VALUE, or {path}=null for none"
+            f"no value after `{path}=`", token=tok, suggestion=f"write {path}=VALUE"
         )
     parts = name.split(".")
     if not all(p.isidentifier() for p in parts) or (every and len(parts) > 1):

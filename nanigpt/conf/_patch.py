@@ -23,7 +23,7 @@ from typing import Any, TypeVar, overload
 
 from nanigpt.conf._errors import PatchError
 from nanigpt.conf._lens import Lens, Traversal
-from nanigpt.conf._types import strip_annotated
+from nanigpt.conf._types import describe_type, strip_annotated
 from nanigpt.conf._values import BadValue, format_value, make_parser
 
 C = TypeVar("C")
@@ -234,6 +234,12 @@ class PatchFactory:
             p.name.upper() if p.default is inspect.Parameter.empty else f"[{p.name.upper()}]" for p in self.params()
         )
 
+    @property
+    def help(self) -> str:
+        """`+with_lr:LR with LR a float`: the usage and each argument's type."""
+        kinds = ", ".join(f"{p.name.upper()} {describe_type(p.bare)}" for p in self.params())
+        return f"{self.usage} with {kinds}" if kinds else self.usage
+
     def __call__(self, *args: Any) -> Patch:
         p = self._fn(*args)
         if not isinstance(p, Patch):
@@ -256,7 +262,7 @@ class PatchFactory:
             n = f"{required}" if required == len(params) else f"{required} to {len(params)}"
             raise PatchError(
                 f"patch factory `{self.name}` takes {n} argument(s), got {len(raw)}: `{text}`",
-                suggestion=f"write {self.usage}",
+                suggestion=f"write {self.help}",
             )
         args = []
         for p, t in zip(params, raw):

@@ -43,7 +43,16 @@ from nanigpt.conf._patch import Patch, PatchFactory, Preset
 from nanigpt.conf._registry import Registry, default_registry
 from nanigpt.conf._registry import place as _place
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
-from nanigpt.conf._types import _SPECS, LEAF, UNION, FieldSpec, describe_type, names_below, spec_of
+from nanigpt.conf._types import (
+    _SPECS,
+    LEAF,
+    UNION,
+    FieldSpec,
+    describe_type,
+    names_below,
+    reachable_types,
+    spec_of,
+)
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, format_value
 from nanigpt.conf._walk import IMPURE, RESHAPED, _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount, pure_tree
@@ -197,7 +206,7 @@ class Resolver:
             raise e.with_token(tok) from None
         if isinstance(entry, PatchFactory):
             if args is None:
-                raise PatchError(f"`+{name}` needs arguments", token=tok, suggestion=f"write {entry.usage}")
+                raise PatchError(f"`+{name}` needs arguments", token=tok, suggestion=f"write {entry.help}")
             try:
                 p = entry.from_text(args)
             except ConfigError as e:
@@ -575,12 +584,7 @@ class Resolver:
             elif kind == "every":
                 cfg = self._every(cfg, p[1], p[2], tokens[i])
             else:
-                tok = tokens[i]
-                raise TokenSyntaxError(
-                    f"`{kind}:` must be the first token",
-                    token=tok,
-                    suggestion=f"move it to the front: {tok} {' '.join(t for t in tokens if t != tok)}".rstrip(),
-                )
+                raise self._misplaced_start(tokens, parsed, i)
             if cfg is not before:
                 if type(cfg) is root and type(before) is root:
                     flags |= mark_struct(before, cfg, self._mount, i, changed)
@@ -608,8 +612,29 @@ class Resolver:
             self._known[id(start_cfg)] = (start_cfg, start, base, pure)
         return base, pure
 
+    @staticmethod
+    def _misplaced_start(tokens: tuple[str, ...], parsed: list[tuple[Any, ...]], i: int) -> TokenSyntaxError:
+        """`preset:`/`run:` token `i` that is not first: move it to the front, or keep one start."""
+        tok = tokens[i]
+        starts = list(dict.fromkeys(t for t, p in zip(tokens, parsed) if p[0] in ("preset", "run")))
+        rest = [t for t, p in zip(tokens, parsed) if p[0] not in ("preset", "run")]
+        if len(starts) > 1:
+            return TokenSyntaxError(
+                f"a spec has one start token, first; this one has {len(starts)}: "
+                + ", ".join(f"`{s}`" for s in starts),
+                token=tok,
+                suggestion="keep one: " + " or ".join(f"`{' '.join([s, *rest])}`" for s in starts),
+            )
+        fixed = " ".join([tok, *rest])
+        if tok in tokens[:i]:
+            message, fix = f"`{tok}` is repeated: a spec has one start token", "drop the repeat"
+        else:
+            message, fix = f"`{parsed[i][0]}:` must be the first token", "move it to the front"
+        return TokenSyntaxError(message, token=tok, suggestion=f"{fix}: {fixed}")
+
     def _hint_bare_word(self, e: TokenSyntaxError) -> TokenSyntaxError:
-        """`small` or `large` alone: say which token the user probably meant."""
+        """A token the grammar refused: say what the user probably meant, now that the registry
+        and the types can tell (`small` alone, `lr=` with no value, `+with_lr:` with no arguments)."""
         w = e.token or ""
         if w.isidentifier():
             if w in self.registry.presets:
@@ -618,7 +643,27 @@ class Resolver:
                 e.suggestion = f"did you mean `+{w}`?"
             elif w in names_below(self.root):
                 e.suggestion = f"did you mean `{w}=VALUE`?"
+        elif w.endswith("=") and w.count("=") == 1:
+            fields = self._fields_named(w[:-1])
+            if fields and all(f.nullable for f in fields):  # offer null only where it means None
+                e.suggestion = f"write {w}VALUE, or {w}null for none"
+        elif w.startswith("+") and w.endswith(":"):
+            entry = self.registry.patches.get(w[1:-1])
+            if isinstance(entry, PatchFactory):
+                e.suggestion = f"write {entry.help}"
+            elif entry is not None:
+                e.suggestion = f"`{w[:-1]}` takes no arguments: write {w[:-1]}"
         return e
+
+    def _fields_named(self, path: str) -> list[FieldSpec]:
+        """The fields a `path=` (or `...name=`) token may set, in any variant, by types alone."""
+        if path.startswith("..."):
+            name = path[3:]
+            return [f for t in reachable_types(self.root) for n, f in spec_of(t).fields.items() if n == name]
+        if "." in path:
+            f = field_at(self.root, path.split("."))
+            return [f] if f is not None else []
+        return [f for _, names in _candidates(self.root, path) if (f := field_at(self.root, list(names))) is not None]
 
 
 def resolve(

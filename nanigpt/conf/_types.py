@@ -66,6 +66,7 @@ class FieldSpec:
         "required",
         "doc",
         "pure",
+        "nullable",
         "_ann",
     )
 
@@ -89,6 +90,8 @@ class FieldSpec:
         # value -> False when its JSON would change in validation (an int where a float goes);
         # None when no value of this type can (see `_purity`)
         self.pure: Any = _purity(a.bare) if a.kind == LEAF else None
+        # `path=null` sets it to None (a string field takes the text "null" instead)
+        self.nullable: bool = a.optional or (a.kind == LEAF and _NoneType in (_union_members(a.bare) or ()))
         self._ann = a
 
     @property
