@@ -24,6 +24,7 @@ from nanigpt.conf._store import (
     RunStore,
     StoreError,
     atomic_write,
+    atomic_writer,
     check_prefix,
     read_jsonl,
 )
@@ -71,7 +72,7 @@ def test_unwritable_runs_dir_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError) as e:
         RunStore(blocker / "runs").create(h, data, {"tokens": []})
     assert str(e.value) == (
-        f"the runs directory {blocker / 'runs'} is not writable (Not a directory) "
+        f"the runs directory {blocker / 'runs'} is not writable: Not a directory "
         "(pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory)"
     )
 
@@ -99,17 +100,18 @@ def test_check_prefix_accepts_exactly_4_to_32_hex_digits(s):
 
 def test_prefix_resolution_unique_ambiguous_unknown(tmp_path):
     store = RunStore(tmp_path)
-    names = ["abcd" + "0" * 28, "abcd" + "1" * 28, "ef01" + "2" * 28]
+    # The first two share 12 digits: the ambiguity lists whole hashes, which tell them apart.
+    names = ["abcd" + "0" * 28, "abcd" + "0" * 8 + "1" * 20, "ef01" + "2" * 28]
     for n in names:
         (tmp_path / n).mkdir()
     (tmp_path / "abcdnotahash").mkdir()
     assert store.resolve_hash("ef01") == names[2]
-    assert store.resolve_hash("ABCD0") == names[0]
+    assert store.resolve_hash("ABCD000000000") == names[0]
     assert store.resolve_hash(names[1]) == names[1]
     with pytest.raises(StoreError) as e:
         store.resolve_hash("abcd")
     assert str(e.value) == (
-        f"run prefix 'abcd' is ambiguous in {tmp_path}: 2 runs match (abcd00000000, abcd11111111) (give more digits)"
+        f"run prefix 'abcd' is ambiguous in {tmp_path}: 2 runs match ({names[0]}, {names[1]}) (give more digits)"
     )
     with pytest.raises(StoreError) as e:
         store.resolve_hash("beef")
@@ -146,7 +148,7 @@ def test_tampered_config_is_refused(tmp_path):
     got = canon(cfg)[0]
     assert str(e.value) == (
         f"{run.path}/config.json was modified: it hashes to {got}, not {run.hash} "
-        "(restore it; a run's config is never edited (fork it with run:HASH instead))"
+        "(restore it; a run's config is never edited: fork it with run:HASH instead)"
     )
 
 
@@ -160,7 +162,6 @@ def test_truncated_config_is_refused(tmp_path):
 
 
 def test_reformatted_config_with_the_same_content_is_accepted(tmp_path):
-    pytest.importorskip("nanigpt.conf._canon")
     store = RunStore(tmp_path)
     run = make_run(store)
     cfg = json.loads((run.path / "config.json").read_text())
@@ -183,7 +184,7 @@ def test_corrupt_and_foreign_entries_are_flagged_by_list_not_fatal(tmp_path):
     assert rows[0]["state"] == "created" and "problem" not in rows[0]
     problems = {r["hash"]: r["problem"] for r in rows[1:]}
     assert problems == {
-        trunc.hash: f"{trunc.path}/status.json is not valid JSON (Input data was truncated)",
+        trunc.hash: f"{trunc.path}/status.json is not valid JSON: Input data was truncated",
         noconf.hash: f"{noconf.path}/config.json is missing",
         "notes": "not a run: the directory name is not a config hash",
     }
@@ -332,6 +333,41 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path):
     atomic_write(p, b"one")
     atomic_write(p, b"two")
     assert p.read_bytes() == b"two" and os.listdir(tmp_path) == ["f.json"]
+
+
+def test_atomic_writer_replaces_nothing_when_the_writer_fails(tmp_path):
+    p = tmp_path / "ckpt.pt"
+    with atomic_writer(p) as f:
+        f.write(b"old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_writer(p) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("disk full")
+    assert p.read_bytes() == b"old" and os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_a_run_directory_linking_out_of_the_runs_directory_is_never_followed(tmp_path):
+    root, outside = tmp_path / "runs", tmp_path / "etc"
+    store = RunStore(root)
+    inside = make_run(store)
+    outside.mkdir()
+    (outside / "status.json").write_text('{"state": "finished"}')
+    h = "0123" + "4" * 28
+    (root / h).symlink_to(outside)
+    message = (f"{root}/{h} is a link to {outside}, outside the runs directory {root} "
+               "(a run lives in a directory of the runs directory; remove the link)")
+    for read in (lambda: store.run("0123"), lambda: store.run(h), lambda: store.follower(h),
+                 lambda: store.create(h, b"{}", {"tokens": []})):
+        with pytest.raises((StoreError, ValueError)) as e:
+            read()
+        assert isinstance(e.value, ValueError) or str(e.value) == message
+    with pytest.raises(StoreError, match="is a link to"):
+        store.resolve_hash(h)
+    rows = {r["hash"]: r for r in store.list()}
+    assert rows[h] == {"hash": h, "short": h[:12], "problem": f"not read: a link to {outside}, outside the runs directory"}
+    # A link that stays inside the runs directory is no escape (its config is still verified).
+    (root / ("5678" + "9" * 28)).symlink_to(inside.path)
+    assert store.resolve_hash("5678") == "5678" + "9" * 28
 
 
 def test_a_torn_line_is_skipped_and_does_not_swallow_the_next(tmp_path):

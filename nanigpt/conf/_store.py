@@ -34,14 +34,17 @@ JSON, re-hashed without knowing what the fields mean.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import itertools
 import math
 import os
+import shlex
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import xxhash
@@ -102,7 +105,8 @@ def is_hash(name: str) -> bool:
 # --- crash-safe file primitives --------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in the directory `path` durable (POSIX needs the directory's fsync)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -110,26 +114,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces `path` when the block ends without an error, so that readers
+    see the old file or the new one, whole; on an error nothing is replaced and the temp file is
+    removed. For writers that stream (`torch.save` of a checkpoint)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
+    f = open(tmp, "xb")  # noqa: SIM115 -- closed below on every path, before the rename
+    try:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+    except BaseException:
+        f.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    f.close()
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that readers see the old file or the new one, whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def _finite(record: dict) -> dict:
@@ -213,7 +221,7 @@ def _load_json(path: str) -> Any:
         return _decoder.decode(data)
     except msgspec.DecodeError as e:
         raise StoreError(
-            f"{path} is not valid JSON ({e})", suggestion="the file was truncated or edited; restore it or remove the run"
+            f"{path} is not valid JSON: {e}", suggestion="the file was truncated or edited; restore it or remove the run"
         ) from None
 
 
@@ -327,8 +335,8 @@ class RunDir:
                 cfg = _decoder.decode(raw)
             except msgspec.DecodeError as e:
                 raise StoreError(
-                    f"{path} was modified: it is not valid JSON ({e})",
-                    suggestion="restore it; a run's config is never edited (fork it with run:HASH instead)",
+                    f"{path} was modified: it is not valid JSON: {e}",
+                    suggestion="restore it; a run's config is never edited: fork it with run:HASH instead",
                 ) from None
             if not ok:
                 from nanigpt.conf._canon import config_hash
@@ -337,7 +345,7 @@ class RunDir:
                 if got != self.hash:
                     raise StoreError(
                         f"{path} was modified: it hashes to {got}, not {self.hash}",
-                        suggestion="restore it; a run's config is never edited (fork it with run:HASH instead)",
+                        suggestion="restore it; a run's config is never edited: fork it with run:HASH instead",
                     )
             if not isinstance(cfg, dict):
                 raise StoreError(f"{path} was modified: it is not a JSON object")
@@ -612,11 +620,30 @@ class RunStore:
         except OSError as e:
             raise StoreError(f"cannot read the runs directory {self.root}: {e.strerror}") from None
 
+    def _escape(self, name: str) -> str | None:
+        """Where `runs/<name>` leads when it is a link out of the runs directory; else None.
+        Every path from a hash goes through this: a run directory is never followed elsewhere."""
+        path = os.path.join(self.root, name)
+        if not os.path.islink(path):
+            return None
+        target = os.path.realpath(path)
+        return None if os.path.dirname(target) == os.path.realpath(self.root) else target
+
+    def _path(self, name: str) -> Path:
+        """`runs/<name>`, or StoreError if it is a link that leads out of the runs directory."""
+        target = self._escape(name)
+        if target is not None:
+            raise StoreError(
+                f"{self.root / name} is a link to {target}, outside the runs directory {self.root}",
+                suggestion="a run lives in a directory of the runs directory; remove the link",
+            )
+        return self.root / name
+
     def resolve_hash(self, prefix: str) -> str:
         """The full hash of the one run whose hash starts with `prefix`."""
         p = check_prefix(prefix)
         if len(p) == HASH_LEN:
-            if (self.root / p).is_dir():
+            if self._path(p).is_dir():
                 return p
             matches = []
         else:
@@ -624,7 +651,8 @@ class RunStore:
         if not matches:
             raise StoreError(f"no run {prefix!r} in {self.root}", suggestion="see `nanigpt runs` for the runs there")
         if len(matches) > 1:
-            shown = ", ".join(m[:SHORT_LEN] for m in matches[:8]) + (", ..." if len(matches) > 8 else "")
+            # Whole hashes: two 12-digit forms can be identical, and then they tell nothing apart.
+            shown = ", ".join(matches[:8]) + (", ..." if len(matches) > 8 else "")
             raise StoreError(
                 f"run prefix {prefix!r} is ambiguous in {self.root}: {len(matches)} runs match ({shown})",
                 suggestion="give more digits",
@@ -634,7 +662,7 @@ class RunStore:
     def run(self, prefix: str) -> RunDir:
         """The existing run named by `prefix`, for reading and (under its lock) writing."""
         h = self.resolve_hash(prefix)
-        return RunDir(self.root / h, h)
+        return RunDir(self._path(h), h)
 
     def follower(self, hash: str) -> RunDir:
         """A read-only view of run `hash` for a non-zero torchrun rank: it may not exist yet
@@ -642,7 +670,7 @@ class RunStore:
         if not is_hash(hash):
             check_prefix(hash)
             raise StoreError(f"not a full run hash: {hash!r}")
-        return RunDir(self.root / hash, hash, read_only=True)
+        return RunDir(self._path(hash), hash, read_only=True)
 
     def load_config(self, prefix: str) -> tuple[str, dict]:
         """`(full hash, stored config.json)` of a past run: what `run:HASH` forks."""
@@ -658,7 +686,7 @@ class RunStore:
         """
         if not is_hash(hash) or xxhash.xxh3_128_hexdigest(canonical) != hash:
             raise ValueError(f"{hash!r} is not the hash of the given canonical config")
-        final = self.root / hash
+        final = self._path(hash)
         if final.is_dir():
             run = RunDir(final, hash)
             run.config_dict()
@@ -669,7 +697,7 @@ class RunStore:
             tmp.mkdir()
         except OSError as e:
             raise StoreError(
-                f"the runs directory {self.root} is not writable ({e.strerror})",
+                f"the runs directory {self.root} is not writable: {e.strerror}",
                 suggestion="pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory",
             ) from None
         try:
@@ -679,7 +707,7 @@ class RunStore:
             status = {
                 "state": "created",
                 "short": hash[:SHORT_LEN],
-                "recipe": " ".join(recipe.get("tokens", ())),
+                "recipe": shlex.join(recipe.get("tokens", ())),  # pasteable back into a shell
                 "created": created,
                 "updated": created,
                 "step": 0,
@@ -702,7 +730,7 @@ class RunStore:
         except BaseException:
             _rmtree(tmp)
             raise
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return RunDir(final, hash), True
 
     def remove(self, run: RunDir) -> None:
@@ -729,6 +757,11 @@ class RunStore:
                 if os.path.isdir(path):
                     row["problem"] = "not a run: the directory name is not a config hash"
                     bad.append(row)
+                continue
+            target = self._escape(name)
+            if target is not None:
+                row["problem"] = f"not read: a link to {target}, outside the runs directory"
+                bad.append(row)
                 continue
             try:
                 st = _load_status(os.path.join(path, "status.json"))

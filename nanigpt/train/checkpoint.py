@@ -9,7 +9,6 @@ contents catches silent corruption (a flipped bit loads fine otherwise).
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import torch
 import xxhash
 
 from nanigpt.conf._errors import ConfigError
+from nanigpt.conf._store import atomic_writer
 
 FORMAT = 1
 # step_00001000.pt is a whole checkpoint; step_00001000/ a sharded one (FSDP, one shard per rank).
@@ -107,14 +107,6 @@ def digest(state: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save(directory: Path, state: dict[str, Any], *, keep: int) -> Path:
     """Write `state` as the checkpoint of `state["step"]`, atomically, then keep only the newest `keep`.
 
@@ -125,13 +117,8 @@ def save(directory: Path, state: dict[str, Any], *, keep: int) -> Path:
     state = {**state, "format": FORMAT}
     state["digest"] = digest(state)
     final = path_for(directory, state["step"])
-    tmp = directory / f".{final.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_writer(final) as f:
         torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    _fsync_dir(directory)
     prune(directory, keep)
     return final
 
