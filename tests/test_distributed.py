@@ -107,6 +107,17 @@ def worker(out: Path) -> None:
     D.barrier()
     (out / f"rank{rank}.json").write_text(json.dumps(record))
     D.shutdown()
+    # What is left at exit: no process group, torch's SIGTERM handler gone, no thread but this one.
+    import signal
+    import threading
+
+    left = {
+        "initialized": torch.distributed.is_initialized(),
+        "sigterm_default": signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,
+        "threads": [t.name for t in threading.enumerate() if t is not threading.main_thread()],
+    }
+    D.shutdown()  # twice is harmless
+    (out / f"rank{rank}.exit.json").write_text(json.dumps(left))
 
 
 # ---- tests --------------------------------------------------------------------------------------
@@ -127,10 +138,10 @@ def test_single_process_needs_no_process_group() -> None:
 def test_bad_device_flags_are_config_errors() -> None:
     from nanigpt.conf import ConfigError
 
-    with pytest.raises(ConfigError, match=r"`--device`='gpu0' is not a device \(use auto, cpu, cuda or cuda:N\)"):
+    with pytest.raises(ConfigError, match=r"`--device`='gpu0' is not a device \(use auto, cpu, cuda, cuda:N or mps\)"):
         D.init("gpu0")
     if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match=r"`--device`=cuda but torch sees no CUDA GPU"):
+        with pytest.raises(ConfigError, match=r"`--device`='cuda' but torch sees no CUDA GPU"):
             D.init("cuda")
 
 
@@ -157,6 +168,12 @@ def test_collectives_across_two_processes(two_ranks: Path) -> None:
     )
     assert r0["mismatch"] == expected and r1["mismatch"] == expected
     assert r0["mean"] == r1["mean"] == [0.5, 5.0]
+
+
+def test_shutdown_leaves_nothing_behind(two_ranks: Path) -> None:
+    for r in range(2):
+        left = json.loads((two_ranks / f"rank{r}.exit.json").read_text())
+        assert left == {"initialized": False, "sigterm_default": True, "threads": []}, r
 
 
 def reference() -> tuple[list[float], dict, dict]:

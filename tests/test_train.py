@@ -28,13 +28,7 @@ from nanigpt.train.runtime import RuntimeOptions
 from trainkit import final_weights, make_run, tiny, write_text
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Bitwise comparisons hold at a fixed thread count.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise comparisons hold at a fixed thread count
 
 
 @pytest.fixture
@@ -298,9 +292,6 @@ def test_a_corrupt_newest_checkpoint_stops_the_resume_with_a_clear_error(tmp_pat
         train(cfg, RuntimeOptions(), run, out=io.StringIO())
 
 
-def test_text_file_source_trains_on_tinyshakespeare():
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
-    if not path.exists():
-        pytest.skip("the shared sample text is not here")
-    s = train(tiny(TextData(path=str(path))), RuntimeOptions(), None, out=io.StringIO())
+def test_text_file_source_trains_on_tinyshakespeare(shakespeare):
+    s = train(tiny(TextData(path=str(shakespeare))), RuntimeOptions(), None, out=io.StringIO())
     assert s.val_loss < math.log(256) - 0.5 and 3.3 < s.unigram_entropy < 3.4

@@ -7,22 +7,15 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from nanigpt.conf import resolve
 from nanigpt.train import describe, train
 from nanigpt.train.runtime import RuntimeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(tokens: list[str], rt: RuntimeOptions | None = None):
@@ -67,8 +60,7 @@ def test_preset_small_learns_to_well_below_the_unigram_entropy():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHAKESPEARE.exists(), reason="the shared sample text is not here")
-def test_shakespeare_fast_reaches_its_loss(monkeypatch):
+def test_shakespeare_fast_reaches_its_loss(monkeypatch, shakespeare):
     monkeypatch.chdir(ROOT)  # its data path is relative to the repository root
     s = run(["preset:shakespeare_fast"])
     assert s.val_full and s.val_loss <= 1.88

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from nanigpt.conf._errors import ConfigError
+from nanigpt.conf._store import atomic_writer, fsync_dir
 from nanigpt.train.runtime import RuntimeOptions
 
 __all__ = [
@@ -41,20 +42,26 @@ __all__ = [
     "all_equal",
     "all_reduce_mean",
     "barrier",
+    "check_fsdp_launch",
     "grad_sync",
     "init",
     "is_main",
     "is_sharded_checkpoint",
     "launched_by_torchrun",
     "load_sharded",
+    "pick_device",
     "save_sharded",
     "shutdown",
+    "torchrun_ranks",
     "wrap",
 ]
 
 # NCCL's own default. Long enough for a first-step torch.compile or a checkpoint write on
 # rank 0 while the others wait; short enough that a hung rank does not hold a node for hours.
 DEFAULT_TIMEOUT = timedelta(minutes=10)
+# How long `shutdown` waits for the other ranks: the others finish training with this one and
+# only wait for rank 0's last writes (status, attempts), which take milliseconds.
+SHUTDOWN_TIMEOUT = timedelta(seconds=60)
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # Written by rank 0 beside the DCP shards: the trainer's own checkpoint record (step, hash, ...).
@@ -106,13 +113,20 @@ def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in _TORCHRUN_VARS)
 
 
-def _pick_device(device: str, local_rank: int, local_world: int, *, torchrun: bool) -> torch.device:
+_DEVICE_HINT = "use auto, cpu, cuda, cuda:N or mps"
+
+
+def pick_device(device: str, *, local_rank: int = 0, local_world: int = 1, torchrun: bool = False) -> torch.device:
+    """The device `--device` names on this machine (auto: CUDA, else MPS for a single process,
+    else the CPU), or a ConfigError naming the flag, its value and what this machine has.
+
+    Pure: it asks torch what exists (without creating a CUDA context) and changes nothing, so the
+    CLI's pre-flight runs it before `runs/<hash>/` exists, and `init` runs it again.
+    """
     try:
         requested = torch.device(device) if device != "auto" else None
     except RuntimeError:
-        raise ConfigError(
-            f"`--device`={device!r} is not a device", path="device", suggestion="use auto, cpu, cuda or cuda:N"
-        ) from None
+        raise ConfigError(f"`--device`={device!r} is not a device", path="device", suggestion=_DEVICE_HINT) from None
     if requested is None:
         if torch.cuda.is_available():
             requested = torch.device("cuda")
@@ -120,38 +134,58 @@ def _pick_device(device: str, local_rank: int, local_world: int, *, torchrun: bo
             requested = torch.device("mps")
         else:
             requested = torch.device("cpu")
-    if requested.type == "mps" and torchrun:
+    if requested.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(
-            "`--device`=mps cannot run under torchrun: no process-group backend moves MPS tensors",
-            path="device",
-            suggestion="train on one process without torchrun, or use --device cpu",
+            f"`--device`={device!r} is not supported: naniGPT trains on cpu, cuda or mps", path="device",
+            suggestion=_DEVICE_HINT,
         )
+    if requested.type == "mps":
+        if torchrun:
+            raise ConfigError(
+                f"`--device`={device!r} cannot run under torchrun: no process-group backend moves MPS tensors",
+                path="device",
+                suggestion="train on one process without torchrun, or use --device cpu",
+            )
+        if not torch.backends.mps.is_available():
+            raise ConfigError(
+                f"`--device`={device!r} but torch sees no MPS device (an Apple GPU)", path="device",
+                suggestion="use --device cpu, or auto",
+            )
     if requested.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"`--device`={device} but torch sees no CUDA GPU", path="device", suggestion="use --device cpu"
+                f"`--device`={device!r} but torch sees no CUDA GPU", path="device",
+                suggestion="use --device cpu, or auto",
             )
+        count = torch.cuda.device_count()
         if requested.index is None:
-            if local_rank >= torch.cuda.device_count():
+            if local_rank >= count:
                 raise ConfigError(
-                    f"local rank {local_rank} has no GPU: torch sees {torch.cuda.device_count()}",
+                    f"local rank {local_rank} has no GPU: torch sees {count}",
                     path="device",
-                    suggestion=f"launch at most {torch.cuda.device_count()} processes per node (--nproc-per-node)",
+                    suggestion=f"launch at most {count} processes per node (--nproc-per-node)",
                 )
             return torch.device("cuda", local_rank)
-        if requested.index >= torch.cuda.device_count():
+        if requested.index >= count:
             raise ConfigError(
-                f"`--device`={device} but torch sees {torch.cuda.device_count()} GPU(s)",
+                f"`--device`={device!r} but torch sees {count} GPU(s)",
                 path="device",
-                suggestion=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}",
+                suggestion=f"use cuda:0 .. cuda:{count - 1}",
             )
         if local_world > 1:
             raise ConfigError(
-                f"`--device`={device} would put all {local_world} local ranks on one GPU",
+                f"`--device`={device!r} would put all {local_world} local ranks on one GPU",
                 path="device",
                 suggestion="use --device cuda: rank r takes cuda:LOCAL_RANK",
             )
     return requested
+
+
+def torchrun_ranks() -> tuple[int, int]:
+    """(local rank, local world size) from torchrun's environment; (0, 1) outside torchrun."""
+    if not launched_by_torchrun():
+        return 0, 1
+    return int(os.environ["LOCAL_RANK"]), int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
 
 
 def init(device: str = "auto", *, timeout: timedelta = DEFAULT_TIMEOUT) -> DistInfo:
@@ -160,11 +194,10 @@ def init(device: str = "auto", *, timeout: timedelta = DEFAULT_TIMEOUT) -> DistI
     `device` is the `--device` flag: under torchrun, "auto" and "cuda" mean cuda:LOCAL_RANK.
     """
     if not launched_by_torchrun():
-        return DistInfo(device=_pick_device(device, 0, 1, torchrun=False))
+        return DistInfo(device=pick_device(device))
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local_rank = int(os.environ["LOCAL_RANK"])
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-    dev = _pick_device(device, local_rank, local_world, torchrun=True)
+    local_rank, local_world = torchrun_ranks()
+    dev = pick_device(device, local_rank=local_rank, local_world=local_world, torchrun=True)
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
@@ -182,12 +215,30 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     )
 
 
-def shutdown() -> None:
-    """Leave the process group (no-op without one)."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def shutdown(*, timeout: timedelta = SHUTDOWN_TIMEOUT) -> None:
+    """Leave the process group: wait (at most `timeout`) for every rank, then destroy the group.
+
+    Call it on every exit path of a process that called `init`, errors included. A process that
+    exits with its group alive tears gloo's (or NCCL's) threads and sockets down in the C++ static
+    destructors, where a rank still talking to a peer aborts the whole process ("terminate called
+    without an active exception"). The barrier first makes sure no peer is still in a collective
+    with this one; a peer that died or hangs only delays the exit by `timeout`. No-op without a
+    process group.
+    """
+    try:
+        if dist.is_initialized():
+            try:
+                kwargs = {"device_ids": [torch.cuda.current_device()]} if dist.get_backend() == "nccl" else {}
+                work = dist.barrier(async_op=True, **kwargs)
+                if work is not None:
+                    work.wait(timeout)
+            except Exception:  # a rank died or is stuck elsewhere: leave all the same
+                pass
+            finally:
+                dist.destroy_process_group()
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def is_main() -> bool:
@@ -266,6 +317,13 @@ def _require_numpy(what: str) -> None:
         )
 
 
+def check_fsdp_launch() -> None:
+    """ConfigError if this torchrun job cannot shard with FSDP (several processes need numpy)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        _require_numpy(f"`--parallel fsdp` with {world} processes")
+
+
 def wrap(model: nn.Module, rt: RuntimeOptions, info: DistInfo) -> nn.Module:
     """Wrap `model` for `rt.parallel`: DDP, or FSDP2 (`fully_shard` on each block, then the root).
 
@@ -277,8 +335,7 @@ def wrap(model: nn.Module, rt: RuntimeOptions, info: DistInfo) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
         return DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-    if info.world_size > 1:
-        _require_numpy(f"`--parallel fsdp` with {info.world_size} processes")
+    check_fsdp_launch()
     from torch.distributed.fsdp import fully_shard
 
     inner = _unwrapped(model)
@@ -315,14 +372,6 @@ def is_sharded_checkpoint(path: Path) -> bool:
     return (path / ".metadata").is_file()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer, *, meta: dict[str, Any]) -> None:
     """Write model and optimizer state with torch.distributed.checkpoint, every rank its shards,
     into `directory`, which appears whole or not at all. Call on every rank.
@@ -347,14 +396,12 @@ def save_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optim
     with _dcp_quiet():
         dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=partial, no_dist=not distributed)
     if is_main():
-        with open(partial / _META_FILE, "wb") as f:
+        with atomic_writer(partial / _META_FILE) as f:
             torch.save(meta, f)
-            f.flush()
-            os.fsync(f.fileno())
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(partial, directory)
-        _fsync_dir(directory.parent)
+        fsync_dir(directory.parent)
     barrier()
 
 
