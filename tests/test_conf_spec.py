@@ -416,15 +416,35 @@ def test_float_for_an_int_and_bool_for_an_int():
 def test_out_of_range():
     e = err(["lr=-1"], InvalidValueError)
     assert str(e) == (
-        "in `lr=-1`: `optim.lr`=-1.0 is out of range: expected `float` > 0.0 (the default is optim.lr=0.001)"
+        "in `lr=-1`: `optim.lr`=-1.0 is out of range: expected `float` > 0.0 (the current value is 0.003)"
     )
     e = err(["n_layer=0"], InvalidValueError)
     assert str(e) == (
-        "in `n_layer=0`: `model.n_layer`=0 is out of range: expected `int` >= 1 (the default is model.n_layer=6)"
+        "in `n_layer=0`: `model.n_layer`=0 is out of range: expected `int` >= 1 (the current value is 4)"
     )
     assert e.path == "model.n_layer"
     e = err(["betas=0.9,1.5"], InvalidValueError)
     assert e.path == "optim.betas" and e.token == "betas=0.9,1.5"
+
+
+def test_out_of_range_hint_is_the_value_before_the_token_not_the_class_default():
+    # GPTConfig's default n_layer is 6; preset:tiny has 2, and +large doubles it to 4
+    assert err(["preset:tiny", "n_layer=0"]).suggestion == "the current value is 2"
+    assert err(["preset:tiny", "+large", "n_layer=0"]).suggestion == "the current value is 4"
+    assert err(["preset:tiny", "+muon", "momentum=1.5"]).suggestion == "the current value is 0.95"
+    assert err(["preset:tiny", "n_layer=0", "+large"]).suggestion == "the current value is 2"  # a patch that follows
+    assert err(["preset:tiny", "lr=-1", "lr=-2"]).suggestion is None  # the value before was no better
+    assert err(["preset:tiny", "optim=sgd", "momentum=2"]).suggestion == "the current value is 0.9"
+    # the start itself out of range: the range is all there is to say
+    bad = Resolver(Root, Registry.of(preset(name="shallow")(_shallow)))
+    with pytest.raises(InvalidValueError) as e:
+        bad.resolve(["preset:shallow", "seed=1"])
+    assert str(e.value) == "in `preset:shallow`: `a.depth`=0 is out of range: expected `int` >= 1"
+
+
+def _shallow() -> Root:
+    """A depth out of range."""
+    return Root(a=A(depth=0))
 
 
 def test_huge_ints_are_out_of_range():
@@ -433,7 +453,7 @@ def test_huge_ints_are_out_of_range():
     e = err([f"model.n_layer={big}"], InvalidValueError)
     assert str(e) == (
         f"in `model.n_layer={big}`: `model.n_layer`={big} is out of range: expected `int` <= 1024 "
-        "(the default is model.n_layer=6)"
+        "(the current value is 4)"
     )
     assert (e.path, e.token) == ("model.n_layer", f"model.n_layer={big}")
     e = err([f"seed={2**63}"], InvalidValueError)

@@ -27,6 +27,7 @@ from nanigpt.conf._canon import _hex as _xxh3
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
     ConfigError,
+    InvalidValueError,
     PatchError,
     RunRefError,
     TokenSyntaxError,
@@ -597,8 +598,44 @@ class Resolver:
             self._validator.bad_object(cfg, Trace(tokens, start, changed))
             raise
         except ConfigError as e:
-            raise self._validator.attribute(e, Trace(tokens, start, changed)) from None
+            e = self._validator.attribute(e, Trace(tokens, start, changed))
+            self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
+            raise e from None
         return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, None if flags & RESHAPED else base)
+
+    def _hint_prior_value(
+        self,
+        e: ConfigError,
+        start_cfg: Any,
+        parsed: list[tuple[Any, ...]],
+        tokens: tuple[str, ...],
+        first: int,
+        changed: dict[str, int],
+    ) -> None:
+        """A bad value's error, with the value its field held before the token that set it, when
+        that one was valid (`n_layer=0` after `preset:tiny`: the current value is 2): what the
+        user had, which the class default is not. The tokens before are applied once more."""
+        i = changed.get(e.path or "")
+        if not isinstance(e, (InvalidValueError, ValueTypeError)) or e.suggestion is not None or i is None:
+            return  # not a value, already said, or set by the start (its range is all there is to say)
+        *parents, name = e.path.split(".")  # type: ignore[union-attr]
+        try:
+            cfg = start_cfg
+            for j in range(first, i):
+                p = parsed[j]
+                if p[0] == "set":
+                    cfg = self._assign(cfg, p[1], p[2], tokens[j], j, {})[0]
+                elif p[0] == "patch":
+                    cfg = self._patch(cfg, p[1], p[2], tokens[j])
+                else:
+                    cfg = self._every(cfg, p[1], p[2], tokens[j])
+            for n in parents:
+                cfg = getattr(cfg, n)
+            value = getattr(cfg, name)
+            msgspec.convert(value, spec_of(type(cfg)).fields[name].annotation)  # its type and range
+        except (ConfigError, AttributeError, KeyError, TypeError, msgspec.ValidationError):
+            return  # no such field before (a variant a later token switched to), or no valid value
+        e.suggestion = f"the current value is {format_value(value)}"
 
     def _start_info(self, start_cfg: Any, start: str) -> tuple[dict[str, str], bool]:
         """{leaf path: start} for a start config, and whether it is pure (`_walk.pure_tree`);

@@ -24,7 +24,7 @@ from msgspec import to_builtins as _to_builtins
 
 from nanigpt.conf._canon import _encode, canonical_of
 from nanigpt.conf._errors import CheckError, ConfigError, InvalidValueError, ValueTypeError
-from nanigpt.conf._types import LEAF, floats_finite, nan_may_decode, spec_of
+from nanigpt.conf._types import floats_finite, nan_may_decode, spec_of
 from nanigpt.conf._values import format_value
 from nanigpt.conf._walk import Mount, field_at, leaf_paths, mount, plan_checks
 
@@ -181,16 +181,12 @@ class Validator:
             value = value.get(n) if isinstance(value, dict) else None
         tok = trace.token_for(dotted)
         shown = format_value(value)
-        f = field_at(self.root, dotted.split(".")) if dotted else None
-        hint = None
-        if f is not None and f.kind == LEAF and not f.required:
-            hint = f"the default is {dotted}={format_value(f.default)}"
+        # no suggestion here: the resolver knows the value the field held before (the class
+        # default, which the preset may not use, would mislead)
         text = what[0].lower() + what[1:] if what else what
         if "got" in what or "Invalid enum" in what:
-            return ValueTypeError(f"`{dotted}`={shown}: {text}", path=dotted, token=tok, suggestion=hint)
-        return InvalidValueError(
-            f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok, suggestion=hint
-        )
+            return ValueTypeError(f"`{dotted}`={shown}: {text}", path=dotted, token=tok)
+        return InvalidValueError(f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok)
 
     def _check(self, x: Any, m: Mount) -> None:
         """Every struct's check(), children before parents (a rule may assume valid parts)."""
