@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Iterable
@@ -98,8 +99,39 @@ def flatten(cfg: dict, prefix: str = "") -> dict[str, Any]:
 # --- the two kinds of target: a stored run, or a spec -----------------------------------------
 
 
+def _same(a: Any, b: Any) -> bool:
+    # `True == 1` and `1 == 1.0` in Python; a value of another JSON type is another value.
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+def set_by_recipe(config: dict, start: dict) -> list[str]:
+    """The leaves of `config` whose value differs from the start's (or that the start lacks: a
+    switched variant's fields). A token that set a value back to the preset's sets nothing."""
+    base = flatten(start)
+    return sorted(p for p, v in flatten(config).items() if p not in base or not _same(base[p], v))
+
+
+def recipe_set(r: Any, store: RunStore) -> list[str] | None:
+    """`set_by_recipe` of a resolved spec against its starting preset (or run); None if the start
+    no longer resolves on its own (then the blame decides what the recipe set)."""
+    if not r.start:
+        return None
+    from nanigpt.conf import resolve
+    from nanigpt.conf._errors import ConfigError
+
+    try:
+        start = resolve([r.start], runs=store)
+    except ConfigError:
+        return None
+    return set_by_recipe(msgspec.json.decode(r.canonical), msgspec.json.decode(start.canonical))
+
+
 class Target:
-    """A config to show or compare, with where its values came from."""
+    """A config to show or compare, with where its values came from. `changed` is the leaves the
+    recipe changed from the start's values (None: unknown, a run stored before it was recorded;
+    then every leaf a token owns counts)."""
 
     def __init__(
         self,
@@ -109,9 +141,11 @@ class Target:
         start: str,
         blame: dict[str, str],
         run: RunDir | None,
+        changed: list[str] | None = None,
     ) -> None:
         self.hash, self.config, self.tokens, self.start, self.blame = hash, config, tokens, start, blame
         self.run = run
+        self.changed = frozenset(changed) if changed is not None else None
 
     @property
     def short(self) -> str:
@@ -119,10 +153,15 @@ class Target:
 
     @property
     def recipe(self) -> str:
-        return " ".join(self.tokens) if self.tokens else f"(empty spec: {self.start or 'the default preset'})"
+        """The tokens as a shell would take them back (quoted where needed)."""
+        return shlex.join(self.tokens) if self.tokens else f"(empty spec: {self.start or 'the default preset'})"
 
     def token_of(self, path: str) -> str:
         return self.blame.get(path, self.start)
+
+    def is_set(self, path: str) -> bool:
+        """True if the recipe changed this leaf from the start's value."""
+        return path in self.changed if self.changed is not None else self.token_of(path) != self.start
 
 
 def load_target(store: RunStore, words: list[str]) -> Target:
@@ -130,15 +169,16 @@ def load_target(store: RunStore, words: list[str]) -> Target:
     if len(words) == 1 and _HASHLIKE.fullmatch(words[0]):
         stored = store.run(words[0])
         recipe = stored.recipe()
+        marked = recipe.get("set_by_recipe")
         return Target(stored.hash, stored.config_dict(), list(recipe["tokens"]), recipe.get("start") or "",
-                      recipe.get("blame") or {}, stored)
+                      recipe.get("blame") or {}, stored, marked if isinstance(marked, list) else None)
     from nanigpt.conf import resolve
 
     r = resolve(list(words), runs=store)
     cfg = msgspec.json.decode(r.canonical)
     path = store.root / r.hash
     run = RunDir(path, r.hash) if path.is_dir() else None
-    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run)
+    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, recipe_set(r, store))
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -151,7 +191,7 @@ def _ordered(d: dict) -> list[tuple[str, Any]]:
 
 
 def render_config(t: Target, out: Out, *, blame: bool) -> list[str]:
-    """The config as an indented tree; recipe-set values bold (terminal) or marked `*`."""
+    """The config as an indented tree; values the recipe changed bold (terminal) or marked `*`."""
     rows: list[tuple[int, str, str | None, str]] = []  # (depth, key, value or None for a section, path)
 
     def walk(d: dict, depth: int, prefix: str) -> None:
@@ -172,7 +212,7 @@ def render_config(t: Target, out: Out, *, blame: bool) -> list[str]:
             lines.append(f"  {indent}{out.style(key, fg='blue', bold=True)}")
             continue
         token = t.token_of(path)
-        set_here = token != t.start
+        set_here = t.is_set(path)
         gutter = "* " if set_here and not out.color else "  "
         text = f"{(indent + key).ljust(width)}  {value}"
         if set_here:
@@ -207,17 +247,22 @@ def status_line(st: dict | None) -> str:
     return f"finished: {at} steps{losses}"
 
 
-def attempt_line(i: int, a: dict) -> str:
-    flags = a.get("flags") or {}
-    where = f"{a.get('device') or flags.get('device') or '?'} x{a.get('world_size') or 1}"
-    git = a.get("git") or {}
-    code = f"naniGPT {a.get('version', '?')}"
-    if git.get("commit"):
-        code += f" @ {git['commit'][:10]}" + ("+dirty" if git.get("dirty") else "")
-    step = a.get("step")
-    outcome = a.get("outcome") or "running"
-    what = f"{outcome} at step {step}" if step is not None else outcome
-    return f"  {i:>2}  {a.get('start') or '?'}  {what:<24} {where:<10} {code}  {a.get('host') or ''}".rstrip()
+def attempt_lines(attempts: list[dict]) -> list[str]:
+    """One aligned row per attempt: number, start, outcome and step, device x processes, code, host."""
+    rows = []
+    for i, a in enumerate(attempts, 1):
+        flags = a.get("flags") or {}
+        where = f"{a.get('device') or flags.get('device') or '?'} x{a.get('world_size') or 1}"
+        git = a.get("git") or {}
+        code = f"naniGPT {a.get('version', '?')}"
+        if git.get("commit"):
+            code += f" @ {git['commit'][:10]}" + ("+dirty" if git.get("dirty") else "")
+        step = a.get("step")
+        outcome = a.get("outcome") or "running"
+        what = f"{outcome} at step {step}" if step is not None else outcome
+        rows.append((f"{i:>2}", a.get("start") or "?", what, where, code, a.get("host") or ""))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: Path) -> None:
@@ -227,7 +272,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
     attempts = t.run.attempts() if t.run is not None else []
     if st is not None and st.get("attempt"):
         attempts.append({**st["attempt"], "outcome": st["state"], "step": st.get("step")})
-    set_by_recipe = sorted(p for p in flatten(t.config) if t.token_of(p) != t.start)
+    marked = sorted(p for p in flatten(t.config) if t.is_set(p))
     if as_json:
         echo_json({
             "hash": t.hash,
@@ -237,7 +282,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
             "recipe": {"tokens": t.tokens, "start": t.start, "blame": t.blame},
             "status": st,
             "attempts": attempts,
-            "set_by_recipe": set_by_recipe,
+            "set_by_recipe": marked,
             "config": t.config,
         })
         return
@@ -251,7 +296,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
         lines.append(f"created   {st.get('created') or '?'}")
     if attempts:
         lines.append("attempts")
-        lines += [attempt_line(i + 1, a) for i, a in enumerate(attempts)]
+        lines += attempt_lines(attempts)
     start = t.start or "the default preset"
     mark = "bold" if out.color else "*"
     lines += ["", f"config    ({mark} = set by the recipe; the rest is {start})"]
@@ -263,8 +308,6 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
 
 
 def _target_of_word(store: RunStore, word: str) -> Target:
-    import shlex
-
     try:
         words = shlex.split(word)
     except ValueError as e:
@@ -286,11 +329,9 @@ def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_
     a, b = _target_of_word(store, a_word), _target_of_word(store, b_word)
     changes = diff(a.config, b.config)
     if tokens:
-        import shlex
-
         toks = to_tokens(changes)
         if toks:
-            click.echo(" ".join(shlex.quote(x) for x in toks))
+            click.echo(shlex.join(toks))
         # A field only A has (a config of another schema version) cannot be removed by a token,
         # unless a union switch of its section drops it.
         switched = [c.path.rpartition(".")[0] + "." for c in changes if c.section is not None]
@@ -358,9 +399,9 @@ def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_
     if only_a or only_b:
         lines += ["", out.style("recipe", fg="blue", bold=True)]
         if only_a:
-            lines.append("  only in a: " + " ".join(only_a))
+            lines.append("  only in a: " + shlex.join(only_a))
         if only_b:
-            lines.append("  only in b: " + " ".join(only_b))
+            lines.append("  only in b: " + shlex.join(only_b))
     out.echo(lines)
 
 
