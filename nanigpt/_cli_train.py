@@ -1,25 +1,29 @@
 """`nanigpt train`: resolve, check, create the run directory, lock it, and hand over to the trainer.
 
 Everything that can be wrong with the input is found before `runs/<hash>/` exists: the spec
-(resolution), the flags (RuntimeOptions) and the world (pre-flight: data present, batch divides).
-Then the run directory decides what happens: a finished run is reported, an interrupted or failed
-one resumes, a new one starts. Each invocation that trains leaves one line in attempts.jsonl.
+(resolution), the flags (RuntimeOptions) and the world (pre-flight: data present, batch divides,
+optimizer and parallelism agree, the device exists and runs the precision). Then the run directory
+decides what happens: a finished run is reported, an interrupted or failed one resumes, a new one
+starts. Each invocation that trains leaves one line in attempts.jsonl.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import click
 import msgspec
 
 import nanigpt
+from nanigpt._cli_view import recipe_set
 from nanigpt.conf._errors import ConfigError
 from nanigpt.conf._store import RunDir, RunStore, StoreError, now_iso
 
@@ -145,12 +149,16 @@ def _say(text: str) -> None:
     click.echo(text, err=True)
 
 
-def _report_finished(run: RunDir, st: dict, cfg: Any) -> None:
-    """A finished run is not trained again; say what it reached and whether this code or this
-    data differ from the ones that finished it."""
+def _report_finished(run: RunDir, st: dict) -> None:
+    """A finished run is not trained again; say what it reached and whether this code differs
+    from the one that finished it. From the stored files only: the data is not read again (its
+    fingerprint is a hash of every byte, and a status line is not worth reading gigabytes)."""
     from nanigpt._cli_view import status_line
 
-    click.echo(f"already {status_line(st)}; nothing to do (`nanigpt show {run.short}` for details)")
+    click.echo(
+        f"already {status_line(st)}; nothing to do "
+        f"(its data is not re-checked; `nanigpt show {run.short}` for details)"
+    )
     finishing = next((a for a in reversed(run.attempts()) if a.get("outcome") == "finished"), None)
     if finishing is None:
         return
@@ -160,19 +168,6 @@ def _report_finished(run: RunDir, st: dict, cfg: Any) -> None:
     key = ("commit", "dirty", "changes")
     if then.get("commit") and now.get("commit") and [then.get(k) for k in key] != [now.get(k) for k in key]:
         _say(f"Warning: it finished with the code at {_code(then)}; this code is {_code(now)}")
-    before = finishing.get("data_fingerprint")
-    if before:
-        try:
-            from nanigpt.builders import build
-
-            data = build(cfg.data, block_size=cfg.model.block_size, seed=cfg.train.seed, vocab_size=cfg.model.vocab_size)
-            if data.fingerprint != before:
-                _say(
-                    f"Warning: the data changed since it finished: fingerprint {data.fingerprint[:12]} now, "
-                    f"{before[:12]} then"
-                )
-        except ConfigError as e:
-            _say(f"Warning: could not check the data against the finished run's: {e}")
 
 
 def _code(git: dict) -> str:
@@ -183,18 +178,59 @@ def _code(git: dict) -> str:
     return out
 
 
+@contextlib.contextmanager
+def _blamed(r: Any) -> Iterator[None]:
+    """Attribute a pre-flight error about a field to the token that set the field (the resolved
+    spec's blame), as resolution errors are: `in `data.path=/x`: `data.path`='/x' does not exist`."""
+    try:
+        yield
+    except ConfigError as e:
+        if e.token is None and e.path:
+            token = r.blame.get(e.path) or r.blame.get(f"{e.path}.type")
+            if token:
+                e.with_token(token)
+        raise
+
+
+def preflight_all(r: Any, rt: Any, world: int) -> None:
+    """Every check that needs this machine, in the order a user fixes them: data, batch, optimizer
+    and parallelism, device and precision. ConfigError naming the token; nothing is written."""
+    from nanigpt.train.preflight import check_device, preflight
+
+    with _blamed(r):
+        preflight(r.config, rt, world)
+        check_device(r.config, rt)
+
+
 def _dry_run(store: RunStore, r: Any, rt: Any, world: int) -> None:
+    """Describe the run; what the pre-flight would refuse is a warning here, not an error: a dry
+    run is also for a config meant for another machine (its data, its GPUs)."""
     from nanigpt._cli_view import Out, Target, render_config
     from nanigpt.train import describe
-    from nanigpt.train.preflight import global_sequences, micro_batch_for
+    from nanigpt.train.preflight import check_data, check_device, check_parallel, global_sequences, micro_batch_for
 
+    warnings: list[str] = []
+
+    def check(f: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            with _blamed(r):
+                return f(*args, **kw)
+        except ConfigError as e:
+            warnings.append(str(e))
+            return None
+
+    check(check_data, r.config)
+    micro = check(micro_batch_for, r.config, rt, world)
+    check(check_parallel, r.config, rt, sharded=world > 1)
+    check(check_device, r.config, rt)
     d = describe(r.config)
     p = d["params"]
     n_seq = global_sequences(r.config)
-    micro = micro_batch_for(r.config, rt, world)
-    accum = n_seq // world // micro
+    batch = f"batch     {r.config.train.batch_tokens:,} tokens/step = {n_seq} sequences x {r.config.model.block_size}"
+    if micro is not None:
+        batch += f"; micro batch {micro} x {n_seq // world // micro} accumulation x {world} process(es)"
     cfg_dict = msgspec.json.decode(r.canonical)
-    t = Target(r.hash, cfg_dict, list(r.tokens), r.start, dict(r.blame), None)
+    t = Target(r.hash, cfg_dict, list(r.tokens), r.start, dict(r.blame), None, recipe_set(r, store))
     out = Out()
     exists = (store.root / r.hash).is_dir()
     lines = [
@@ -204,12 +240,13 @@ def _dry_run(store: RunStore, r: Any, rt: Any, world: int) -> None:
         f"recipe    {t.recipe}",
         f"params    {p['total']:,} ({p['non_embedding']:,} non-embedding)",
         f"flops     {d['flops_per_token']:,} per token (training: forward + backward)",
-        f"batch     {r.config.train.batch_tokens:,} tokens/step = {n_seq} sequences x {r.config.model.block_size}; "
-        f"micro batch {micro} x {accum} accumulation x {world} process(es)",
+        batch,
         "",
         f"config    ({'bold' if out.color else '*'} = set by the recipe; the rest is {r.start or 'the default preset'})",
     ]
     out.echo(lines + render_config(t, out, blame=False))
+    for w in warnings:
+        _say(f"Warning: {w}")
 
 
 def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags: dict[str, Any]) -> None:
@@ -219,25 +256,32 @@ def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags
     store = RunStore(runs_dir)
     r = resolve(list(spec), runs=store)
     rt = runtime_options(flags)
-    from nanigpt.train.preflight import preflight
-
-    preflight(r.config, rt, world)
     if dry_run:
         if rank == 0:
             _dry_run(store, r, rt, world)
         return
-    if rank != 0:
-        _follow(store, r, rt)
-        return
-    click.echo(f"run {r.short}  {store.root / r.hash}")
-    root_existed = store.root.exists()
-    recipe = {"tokens": list(r.tokens), "start": r.start, "blame": dict(r.blame)}
-    run, created = store.create(r.hash, r.canonical, recipe, steps=r.config.train.steps)
-    lock = run.lock()
+    preflight_all(r, rt, world)
     try:
-        _train_locked(store, run, created, root_existed, r, rt, spec, world)
+        if rank != 0:
+            _follow(store, r, rt)
+            return
+        click.echo(f"run {r.short}  {store.root / r.hash}")
+        root_existed = store.root.exists()
+        # The leaves whose value differs from the start's: what `show` marks.
+        recipe = {"tokens": list(r.tokens), "start": r.start, "blame": dict(r.blame),
+                  "set_by_recipe": recipe_set(r, store)}
+        run, created = store.create(r.hash, r.canonical, recipe, steps=r.config.train.steps)
+        lock = run.lock()
+        try:
+            _train_locked(store, run, created, root_existed, r, rt, spec, world)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        # The trainer joined the torchrun job (if any): leave it on every path, or gloo's threads
+        # can abort the process at exit. Loaded only if training began.
+        distributed = sys.modules.get("nanigpt.train.distributed")
+        if distributed is not None:
+            distributed.shutdown()
 
 
 def _follow(store: RunStore, r: Any, rt: Any) -> None:
@@ -250,7 +294,10 @@ def _follow(store: RunStore, r: Any, rt: Any) -> None:
         pass  # rank 0 has not created it yet
     from nanigpt.train import train
 
-    train(r.config, rt, run, {}, out=sys.stderr)
+    try:
+        train(r.config, rt, run, {}, out=sys.stderr)
+    except FloatingPointError:
+        sys.exit(1)  # diverged: every rank saw the same loss, and rank 0 says so
 
 
 def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: bool, r: Any, rt: Any,
@@ -262,7 +309,7 @@ def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: boo
                 f"run {run.short} is finished; --fresh restarts only an interrupted or failed run",
                 suggestion=f"to train a variant, fork it: nanigpt train run:{run.short} <changes>",
             )
-        _report_finished(run, st, r.config)
+        _report_finished(run, st)
         return
     if run.reap_interrupted() is not None:
         st = run.stored_status()
@@ -294,6 +341,11 @@ def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: boo
         _say(f"interrupted: run {run.short} stopped at step {run.stored_status().get('step') or 0}; "
              "train it again to resume")
         sys.exit(130)
+    except FloatingPointError as e:
+        # Diverged: an outcome of the experiment, not a bug, so no traceback. Resuming would
+        # diverge again: the message says what to change instead.
+        run.end_attempt("failed", error=f"{type(e).__name__}: {e}")
+        raise click.ClickException(f"run {run.short} failed: {e} (recorded in {run.path}/status.json)") from None
     except Exception as e:
         import traceback
 
@@ -301,7 +353,7 @@ def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: boo
         run.end_attempt("failed", error=error)
         traceback.print_exc()
         raise click.ClickException(
-            f"run {run.short} failed: {error.splitlines()[0] if error else type(e).__name__} "
+            f"run {run.short} failed: {error.splitlines()[0]} "
             f"(recorded in {run.path}/status.json; train it again to resume from its last checkpoint)"
         ) from None
     run.end_attempt("finished", step=summary.steps, train_loss=summary.train_loss, val_loss=summary.val_loss)

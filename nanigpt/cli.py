@@ -116,7 +116,7 @@ def cli() -> None:
 @cli.command(context_settings=_CONTEXT, short_help="Resolve a spec, check it, train it into runs/<hash>/.")
 @click.argument("spec", nargs=-1, shell_complete=_spec_complete)
 @click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--micro-batch", type=int, default=None,
               help="Sequences per forward/backward (default: as many as fit the batch).")
 @click.option("--compile/--no-compile", default=False, show_default=True, help="torch.compile the model.")
@@ -278,7 +278,7 @@ def fields(pattern: str | None, as_json: bool) -> None:
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="0 is greedy.")
 @click.option("--top-k", type=int, default=None, help="Sample among the K most likely tokens only.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same text (on one device).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @_runs_option
 def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | None, seed: int, device: str,
            runs_dir: Path) -> None:
@@ -290,11 +290,12 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
       nanigpt sample 3f2a --temperature 0.8 --top-k 40 --seed 1
     """
     from nanigpt.conf._store import RunStore
+    from nanigpt.train.sample import check_args, sample as sample_text
 
+    # Bad flags and a tampered run are refused before torch even loads.
+    check_args(tokens, temperature, top_k)
     run_dir = RunStore(runs_dir).run(run)
-    run_dir.config_dict()  # a tampered run is refused before torch even loads
-    from nanigpt.train.sample import sample as sample_text
-
+    run_dir.config_dict()
     text = sample_text(run_dir, prompt, tokens, temperature, top_k, seed, device)
     click.echo(text)
 

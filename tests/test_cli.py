@@ -140,19 +140,25 @@ def test_show_on_a_terminal_makes_recipe_values_bold_instead_of_starred(runs):
 def test_show_status_and_attempts_of_a_finished_run(runs):
     run = make_run(runs, CFG_A, ["preset:tiny"])
     with run.lock():
-        run.begin_attempt({"start": "2025-01-02T03:05:00.000Z", "flags": {"device": "cpu"}, "world_size": 1,
+        run.begin_attempt({"start": "2025-01-02T03:00:00.000Z", "flags": {"device": "cpu"}, "world_size": 1,
+                           "version": "0.1.0", "host": "box"})
+        run.append_metrics({"step": 1110, "loss": 2.75})
+        run.end_attempt("interrupted", step=1110)
+        run.begin_attempt({"start": "2025-01-02T03:05:00.000Z", "device": "cuda:0", "world_size": 8,
                            "version": "0.1.0", "git": {"commit": "0123456789abcdef", "dirty": True}, "host": "box"})
-        run.append_metrics({"step": 10, "loss": 2.5, "val_loss": 2.75})
-        run.end_attempt("finished", step=10, train_loss=2.5, val_loss=2.75)
-    run.write_status(steps=10)
+        run.append_metrics({"step": 2000, "loss": 2.5, "val_loss": 2.75})
+        run.end_attempt("finished", step=2000, train_loss=2.5, val_loss=2.75)
+    run.write_status(steps=2000)
     head = invoke(["show", run.hash], runs).stdout.split("\n\n")[0]
+    # The columns line up whatever their widths ("interrupted at step 1110" ran into "cpu x1").
     assert head == (
         f"run       {run.short}  {runs}/{run.hash}\n"
         "recipe    preset:tiny\n"
-        "status    finished: 10/10 steps, train loss 2.5000, val loss 2.7500\n"
+        "status    finished: 2000/2000 steps, train loss 2.5000, val loss 2.7500\n"
         "created   2025-01-02T03:04:05.000Z\n"
         "attempts\n"
-        "   1  2025-01-02T03:05:00.000Z  finished at step 10      cpu x1     naniGPT 0.1.0 @ 0123456789+dirty  box"
+        "   1  2025-01-02T03:00:00.000Z  interrupted at step 1110  cpu x1     naniGPT 0.1.0                     box\n"
+        "   2  2025-01-02T03:05:00.000Z  finished at step 2000     cuda:0 x8  naniGPT 0.1.0 @ 0123456789+dirty  box"
     )
 
 
@@ -188,11 +194,13 @@ def test_show_a_spec_that_was_trained_shows_its_run(runs):
     ("arg", "message"),
     [
         ("beef", "Error: no run 'beef' in {runs} (see `nanigpt runs` for the runs there)\n"),
-        ("abcd", "Error: run prefix 'abcd' is ambiguous in {runs}: 2 runs match (abcd00000000, abcd11111111) (give more digits)\n"),
+        # Whole hashes: these two share their first 12 digits, which would name neither.
+        ("abcd", "Error: run prefix 'abcd' is ambiguous in {runs}: 2 runs match "
+                 f"({'abcd' + '0' * 28}, {'abcd' + '0' * 20 + '1' * 8}) (give more digits)\n"),
     ],
 )
 def test_show_unknown_and_ambiguous_prefixes(runs, arg, message):
-    for h in ("abcd" + "0" * 28, "abcd" + "1" * 28):
+    for h in ("abcd" + "0" * 28, "abcd" + "0" * 20 + "1" * 8):
         (runs / h).mkdir(parents=True)
     r = invoke(["show", arg], runs)
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", message.format(runs=runs))
@@ -217,7 +225,7 @@ def test_show_refuses_a_tampered_config(runs):
     assert (r.exit_code, r.stderr) == (
         2,
         f"Error: {run.path}/config.json was modified: it hashes to {got}, not {run.hash} "
-        "(restore it; a run's config is never edited (fork it with run:HASH instead))\n",
+        "(restore it; a run's config is never edited: fork it with run:HASH instead)\n",
     )
 
 
@@ -227,7 +235,7 @@ def test_show_reports_a_corrupt_recipe(runs):
     r = invoke(["show", run.short], runs)
     assert (r.exit_code, r.stderr) == (
         2,
-        f"Error: {run.path}/recipe.json is not valid JSON (Input data was truncated) "
+        f"Error: {run.path}/recipe.json is not valid JSON: Input data was truncated "
         "(the file was truncated or edited; restore it or remove the run)\n",
     )
 
@@ -333,7 +341,7 @@ def test_runs_table_newest_first_with_problems_last(runs):
         "hash          status          steps  val loss  age  recipe\n"
         f"{new.short}  interrupted  250/1000    3.2500   2h  preset:tiny +large\n"
         f"{old.short}  created             0         -   3d  preset:tiny model.n_layer=2\n"
-        f"{broken.short}  unreadable   {broken.path}/status.json is not valid JSON (Input data was truncated)\n"
+        f"{broken.short}  unreadable   {broken.path}/status.json is not valid JSON: Input data was truncated\n"
         "not-a-run     unreadable   not a run: the directory name is not a config hash\n"
     )
 
@@ -407,8 +415,8 @@ BAD = [
      "in `model.n_head=5`: `model.n_embd`=32 is not divisible by `model.n_head`=5 [`model.n_embd` set by `preset:tiny`, "
      "`model.n_head` set by `model.n_head=5`] (pick n_embd as a multiple of n_head)"),
     ("preset:tiny type=muon",
-     "in `type=muon`: `type` is ambiguous: it names `data.type`, `optim.type` (write the full path (data.type=...), "
-     "or ...type=... to set them all)"),
+     "in `type=muon`: `type` is ambiguous: it names `data.type`, `optim.type` (`type` picks a section's variant: "
+     "write `optim=muon`)"),
     ("preset:tiny lr", "in `lr`: `lr` is not a token (did you mean `lr=VALUE`?)"),
     ("preset:tiny =3", "in `=3`: no field name before `=` (write path=value, e.g. lr=3)"),
     ("preset:tiny lr=nan", "in `lr=nan`: `optim.lr` must be a finite number, got `nan` (NaN and infinities are not allowed)"),
@@ -421,7 +429,8 @@ BAD = [
      "in `momentum=0.5`: no field `momentum` in the current config: it is a field of `optim` variant(s) muon, sgd "
      "(switch first: optim=muon momentum=...)"),
     ("preset:tiny +large preset:small",
-     "in `preset:small`: `preset:` must be the first token (move it to the front: preset:small preset:tiny +large)"),
+     "in `preset:small`: a spec has one start token, first; this one has 2: `preset:tiny`, `preset:small` "
+     "(keep one: `preset:tiny +large` or `preset:small +large`)"),
     ("preset:tiny +with_lr:abc", "in `+with_lr:abc`: argument `lr` of `with_lr` expects a float, got `abc` (write +with_lr:LR)"),
     ("preset:tiny ...nothing=3", "in `...nothing=3`: no field is called `nothing` anywhere in a `RunConfig`"),
     ("preset:tiny schedule.warmup_steps=100",
@@ -448,9 +457,66 @@ def test_bad_flags_are_bad_input(runs):
     )
     r = invoke(["train", "preset:tiny", "--micro-batch", "3"], runs)
     assert r.exit_code == 2 and r.stderr.startswith("Error: `--micro-batch`=3 does not divide the 8 sequences")
-    r = invoke(["train", "preset:tiny", "data=text", "data.path=/nonexistent/x.txt"], runs)
-    assert r.exit_code == 2 and r.stderr.startswith("Error: ") and "/nonexistent/x.txt" in r.stderr
-    assert r.stderr.count("\n") == 1
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Pre-flight errors name the token that set the field, as resolution errors do.
+        (["data=text", "data.path=/nonexistent/x.txt"],
+         "in `data.path=/nonexistent/x.txt`: `data.path`='/nonexistent/x.txt' does not exist "
+         "(give a text file or a folder of text files; relative paths start at the current directory)"),
+        (["data=text", "data.path=/dev/null"],
+         "in `data.path=/dev/null`: `data.path`='/dev/null' is not a regular file or a folder "
+         "(give a text file or a folder of text files; devices, pipes and sockets cannot be read reproducibly)"),
+        (["data=text", "data.path=nowhere.txt"],
+         "in `data.path=nowhere.txt`: `data.path`='nowhere.txt' does not exist: there is no {cwd}/nowhere.txt "
+         "(give a text file or a folder of text files; relative paths start at the current directory)"),
+        (["--device", "bogus"], "`--device`='bogus' is not a device (use auto, cpu, cuda, cuda:N or mps)"),
+        (["--device", "meta"],
+         "`--device`='meta' is not supported: naniGPT trains on cpu, cuda or mps (use auto, cpu, cuda, cuda:N or mps)"),
+    ],
+)
+def test_pre_flight_errors_are_one_line_naming_the_token(runs, args, message):
+    import os
+
+    r = invoke(["train", "preset:tiny", *args], runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message.format(cwd=os.getcwd())}\n")
+    assert not runs.exists()
+
+
+def test_a_device_this_machine_lacks_is_bad_input_before_the_run_exists(runs):
+    import torch
+
+    args = ["preset:tiny", "+fp8", "precision.fp8_allow_emulation=false"]
+    r = invoke(["train", *args], runs)
+    assert (r.exit_code, r.stdout) == (2, "")
+    if not torch.cuda.is_available():
+        assert r.stderr == (
+            "Error: in `precision.fp8_allow_emulation=false`: `precision.fp8_allow_emulation`=false but there are "
+            "no fp8 tensor cores on cpu (run on a GPU of compute capability 8.9+ such as an L4, RTX 4090, H100 or "
+            "H200, or set precision.fp8_allow_emulation=true to emulate float8, slowly)\n"
+        )
+    if not torch.backends.mps.is_available():
+        r = invoke(["train", "preset:tiny", "--device", "mps"], runs)
+        assert (r.exit_code, r.stdout, r.stderr) == (
+            2, "", "Error: `--device`='mps' but torch sees no MPS device (an Apple GPU) (use --device cpu, or auto)\n"
+        )
+    if not torch.cuda.is_available():
+        r = invoke(["train", "preset:tiny", "--device", "cuda:1"], runs)
+        assert (r.exit_code, r.stdout, r.stderr) == (
+            2, "", "Error: `--device`='cuda:1' but torch sees no CUDA GPU (use --device cpu, or auto)\n"
+        )
+    assert not runs.exists()
+
+
+def test_muon_cannot_be_sharded_by_fsdp_under_torchrun(runs):
+    r = invoke(["train", "preset:tiny", "+muon", "--parallel", "fsdp"], runs, RANK="0", WORLD_SIZE="2")
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: in `+muon`: `optim`=muon cannot train with `--parallel`=fsdp: Muon orthogonalizes each whole "
+        "weight matrix, and FSDP shards them across the processes (use --parallel ddp, or optim=adamw)\n",
+    )
     assert not runs.exists()
 
 
@@ -459,7 +525,7 @@ def test_unwritable_runs_dir_is_bad_input(runs, tmp_path):
     blocker.write_text("")
     r = invoke(["train", "preset:tiny", "--runs-dir", str(blocker / "runs")], runs)
     assert (r.exit_code, r.stderr) == (
-        2, f"Error: the runs directory {blocker / 'runs'} is not writable (Not a directory) "
+        2, f"Error: the runs directory {blocker / 'runs'} is not writable: Not a directory "
         "(pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory)\n",
     )
 
@@ -570,4 +636,55 @@ def test_show_a_running_run_names_its_process(runs):
     assert "cuda:0 x2" in lines[5]
     assert invoke(["show", run.short], runs).stdout.splitlines()[2] == (
         "status    interrupted at step 40/100, train loss 2.0000 (train it again to resume)"
+    )
+
+
+def test_show_marks_only_values_that_differ_from_the_start(runs):
+    # `lr=0.003` sets lr back to preset:small's own value: the recipe changed nothing there.
+    small_lr = resolve(["preset:small"]).config.optim.lr
+    assert small_lr == 0.003
+    tokens = ["preset:small", "lr=0.01", "lr=0.003", "seed=7"]
+    r = resolve(tokens)
+    # A stored run is marked from its recipe.json's `set_by_recipe` (what `train` records: test_cli_train).
+    run, _ = RunStore(runs).create(r.hash, r.canonical, {"tokens": tokens, "start": r.start, "blame": r.blame,
+                                                         "set_by_recipe": ["train.seed"]})
+    for target in (tokens, [run.short]):
+        lines = invoke(["show", *target], runs).stdout.splitlines()
+        assert [x.split() for x in lines if x.startswith("*")] == [["*", "seed", "7"]], target
+    # A run stored before `set_by_recipe` was recorded: the blame decides, as it did.
+    (run.path / "recipe.json").write_text(json.dumps({"tokens": tokens, "start": r.start, "blame": r.blame}))
+    lines = invoke(["show", run.short], runs).stdout.splitlines()
+    assert [x.split()[:2] for x in lines if x.startswith("*")] == [["*", "lr"], ["*", "seed"]]
+    doc = json.loads(invoke(["show", "preset:small", "lr=0.01", "lr=0.003", "seed=7", "--json"], runs).stdout)
+    assert doc["set_by_recipe"] == ["train.seed"] and doc["recipe"]["blame"]["optim.lr"] == "lr=0.003"
+
+
+def test_show_and_diff_quote_recipes_for_the_shell(runs):
+    tokens = ["preset:tiny", "data=text", "data.path=my data/a [1].txt"]
+    r = invoke(["show", *tokens], runs)
+    assert r.stdout.splitlines()[1] == "recipe    preset:tiny data=text 'data.path=my data/a [1].txt'"
+    a = make_run(runs, CFG_A, tokens)
+    r = invoke(["diff", a.short, "preset:tiny"], runs)
+    assert r.stdout.splitlines()[0] == f"a  {a.short}  preset:tiny data=text 'data.path=my data/a [1].txt'"
+    assert r.stdout.splitlines()[-1] == "  only in a: data=text 'data.path=my data/a [1].txt'"
+    # Pasted back into a shell, the line gives the tokens back.
+    import shlex
+
+    assert shlex.split(invoke(["show", a.short], runs).stdout.splitlines()[1].removeprefix("recipe    ")) == tokens
+
+
+def test_a_run_directory_that_links_out_of_the_runs_dir_is_refused(runs, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    h = "0123" + "4" * 28
+    runs.mkdir()
+    (runs / h).symlink_to(outside)
+    message = (f"Error: {runs}/{h} is a link to {outside}, outside the runs directory {runs} "
+               "(a run lives in a directory of the runs directory; remove the link)\n")
+    for args in (["show", "0123"], ["show", h], ["sample", "0123"], ["diff", "0123", "preset:tiny"]):
+        r = invoke(args, runs)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", message), args
+    assert invoke(["runs"], runs).stdout.splitlines()[1] == (
+        f"{h[:12]}  unreadable  not read: a link to {outside}, outside the runs directory"
     )

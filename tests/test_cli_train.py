@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import nanigpt
+from nanigpt import builders
 from nanigpt._cli_train import git_info
 from nanigpt.cli import cli
 from nanigpt.conf import resolve
@@ -52,6 +53,23 @@ def runs(tmp_path):
     return tmp_path / "runs"
 
 
+@pytest.fixture
+def shutdowns(monkeypatch) -> list[int]:
+    """Counts the CLI's calls of `distributed.shutdown`: a torchrun job must leave its process
+    group on every exit path, or gloo can abort the process at exit."""
+    from nanigpt.train import distributed
+
+    calls: list[int] = []
+    real = distributed.shutdown
+
+    def counted(**kw):
+        calls.append(1)
+        real(**kw)
+
+    monkeypatch.setattr(distributed, "shutdown", counted)
+    return calls
+
+
 def test_dry_run_describes_the_run_and_creates_nothing(runs, text):
     r = invoke(["train", *spec(text), "--dry-run"], runs)
     assert r.exit_code == 0, r.stderr
@@ -69,6 +87,29 @@ def test_dry_run_describes_the_run_and_creates_nothing(runs, text):
         "batch     256 tokens/step = 8 sequences x 32; micro batch 8 x 1 accumulation x 1 process(es)",
     ]
     assert "*   path                 " + str(text) in r.stdout
+    assert r.stderr == ""
+    assert not runs.exists()
+
+
+def test_dry_run_describes_a_run_whose_data_is_elsewhere_and_warns(runs, tmp_path):
+    """A dry run stops after resolving: a config meant for another machine (its data, its GPUs)
+    is described, and what the pre-flight would refuse here is a warning."""
+    args = ["preset:gpt2", "--dry-run", "--device", "cpu"]
+    r = invoke(["train", *args], runs)
+    assert r.exit_code == 0, r.stderr
+    res = resolve(["preset:gpt2"])
+    assert r.stdout.splitlines()[:3] == [
+        f"run       {res.short}  {runs}/{res.hash}  (dry run: not created)", f"hash      {res.hash}", "recipe    preset:gpt2",
+    ]
+    assert r.stdout.splitlines()[3].startswith("params    124,") and "flops     " in r.stdout
+    assert r.stderr == (
+        f"Warning: in `preset:gpt2`: `data.train`='data/gpt2/train' does not exist: there is no "
+        f"{os.getcwd()}/data/gpt2/train (give a .bin shard or a folder of them; relative paths start at the "
+        "current directory)\n"
+    )
+    r = invoke(["train", "preset:tiny", "--dry-run", "--micro-batch", "3"], runs)
+    assert r.exit_code == 0 and r.stdout.splitlines()[5] == "batch     256 tokens/step = 8 sequences x 32"
+    assert r.stderr.startswith("Warning: `--micro-batch`=3 does not divide the 8 sequences") and r.stderr.count("\n") == 1
     assert not runs.exists()
 
 
@@ -83,6 +124,11 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
     ]
     assert (run.path / "config.json").read_bytes() == res.canonical
     assert run.recipe()["tokens"] == spec(text) and run.recipe()["blame"]["data.path"] == f"data.path={text}"
+    # What `show` marks: the leaves whose value differs from preset:tiny's (steps 30 -> 6, ...),
+    # and those preset:tiny lacks (`data=text` switched to a variant with a `glob`).
+    assert run.recipe()["set_by_recipe"] == [
+        "data.glob", "data.path", "data.type", "eval.interval", "schedule.warmup_steps", "train.steps"
+    ]
     st = run.status()
     assert (st["state"], st["step"], st["steps"], st["attempts"]) == ("finished", 6, 6, 1)
     (a,) = run.attempts()
@@ -99,7 +145,7 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
     assert again.stdout == (
         f"run {res.short}  {runs}/{res.hash}\n"
         f"already finished: 6/6 steps, train loss {st['train_loss']:.4f}, val loss {st['val_loss']:.4f}; "
-        f"nothing to do (`nanigpt show {res.short}` for details)\n"
+        f"nothing to do (its data is not re-checked; `nanigpt show {res.short}` for details)\n"
     )
     assert len(run.attempts()) == 1
 
@@ -116,22 +162,23 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
         f"(to train a variant, fork it: nanigpt train run:{res.short} <changes>)\n",
     )
 
-    # Another naniGPT version, or other data, than the ones that finished it: reported, not redone.
+    # Another naniGPT version than the one that finished it: reported, not redone. The report
+    # comes from the stored files: the data is not built, let alone read and hashed.
     lines = (run.path / "attempts.jsonl").read_text().splitlines()
     old = json.loads(lines[-1]) | {"version": "0.0.9", "git": {"commit": "0" * 40, "dirty": False, "changes": None}}
     (run.path / "attempts.jsonl").write_text("\n".join([*lines[:-1], json.dumps(old)]) + "\n")
-    text_backup = text.read_bytes()
-    try:
-        text.write_bytes(text_backup.replace(b"fox", b"cat"))
+    def no_build(*args, **kw):
+        raise AssertionError("a finished run's report built a component")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builders, "build", no_build)
         changed = invoke(["train", *spec(text)], runs)
-    finally:
-        text.write_bytes(text_backup)
     assert changed.exit_code == 0 and "already finished" in changed.stdout
     warnings = changed.stderr.splitlines()
     assert warnings[0] == f"Warning: it finished with naniGPT 0.0.9; this is {nanigpt.__version__}"
     if git_info() is not None:  # a git checkout: the commit is compared too
         assert warnings[1].startswith("Warning: it finished with the code at git 0000000000; this code is git ")
-    assert warnings[-1].startswith("Warning: the data changed since it finished: fingerprint ")
+    assert len(warnings) == (2 if git_info() is not None else 1)
 
 
 def test_a_locked_run_names_its_holder_and_exits_3(runs, text):
@@ -147,7 +194,7 @@ def test_a_locked_run_names_its_holder_and_exits_3(runs, text):
 
 def test_a_trainer_refusal_on_a_new_run_leaves_no_trace(runs, text):
     r = invoke(["train", *spec(text), "--device", "bogus"], runs)
-    assert (r.exit_code, r.stderr) == (2, "Error: `--device`='bogus' is not a device (use auto, cpu, cuda or cuda:N)\n")
+    assert (r.exit_code, r.stderr) == (2, "Error: `--device`='bogus' is not a device (use auto, cpu, cuda, cuda:N or mps)\n")
     assert not runs.exists()
 
 
@@ -179,21 +226,43 @@ def test_an_interrupted_run_is_recorded_and_resumed_and_fresh_starts_over(runs, 
     assert attempts[1]["flags"]["fresh"] is True
 
 
-def test_a_run_time_failure_is_recorded_and_exits_1(runs, text):
+def test_a_diverged_run_is_recorded_failed_in_one_line_and_exits_1(runs, text, shutdowns):
     # Unclipped SGD at the largest lr the schema allows blows up: the loss is NaN by step ~6 of 20.
     diverge = ("optim=sgd", "optim.lr=10", "train.grad_clip=0", "schedule.decay=constant", "train.steps=20")
     r = invoke(["train", *spec(text, *diverge)], runs)
     assert r.exit_code == 1
     res = resolve(spec(text, *diverge))
     assert r.stdout == f"run {res.short}  {runs}/{res.hash}\n"
-    error = r.stderr.splitlines()[-1]
-    assert error.startswith(f"Error: run {res.short} failed: FloatingPointError: training diverged: loss=nan at step ")
-    assert "Traceback (most recent call last):" in r.stderr
     run = RunStore(runs).run(res.hash)
     st = run.status()
+    step = st["step"]
+    # An expected outcome of an experiment: one line, no traceback.
+    assert r.stderr == (
+        f"Error: run {res.short} failed: training diverged: loss=nan at step {step}; lower optim.lr or set "
+        f"train.grad_clip (recorded in {run.path}/status.json)\n"
+    )
     assert st["state"] == "failed" and st["error"].startswith("FloatingPointError: training diverged")
-    assert [a["outcome"] for a in run.attempts()] == ["failed"]
+    assert [(a["outcome"], a["step"]) for a in run.attempts()] == [("failed", step)]
     assert (run.path / "metrics.jsonl").exists()  # what was written is kept
+    assert shutdowns == [1]
+
+
+def test_an_unexpected_failure_keeps_its_traceback(runs, text, monkeypatch, shutdowns):
+    import nanigpt.train
+
+    def broken(*args, **kw):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(nanigpt.train, "train", broken, raising=False)
+    r = invoke(["train", *spec(text)], runs)
+    res = resolve(spec(text))
+    run = RunStore(runs).run(res.hash)
+    assert r.exit_code == 1 and "Traceback (most recent call last):" in r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        f"Error: run {res.short} failed: RuntimeError: a bug (recorded in {run.path}/status.json; "
+        "train it again to resume from its last checkpoint)"
+    )
+    assert run.status()["state"] == "failed" and shutdowns == [1]
 
 
 @pytest.mark.slow

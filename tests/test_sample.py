@@ -57,8 +57,11 @@ def test_empty_prompt_and_zero_tokens(trained):
 
 def test_bad_sampling_arguments_are_clear_errors(trained):
     run, _ = trained
-    with pytest.raises(ConfigError, match=r"`--temperature`=-1.0 must be >= 0"):
+    with pytest.raises(ConfigError, match=r"`--temperature`=-1.0 must be a finite number >= 0"):
         sample(run, "x", temperature=-1.0)
+    for bad in ("nan", "inf"):
+        with pytest.raises(ConfigError, match=rf"`--temperature`={bad} must be a finite number >= 0"):
+            sample(run, "x", temperature=float(bad))
     with pytest.raises(ConfigError, match=r"`--top-k`=0 must be >= 1"):
         sample(run, "x", top_k=0)
     with pytest.raises(ConfigError, match=r"`--tokens`=-5 must be >= 0"):
@@ -70,8 +73,12 @@ def test_bad_sampling_arguments_are_clear_errors(trained):
 def test_a_run_without_checkpoint_says_so(tmp_path):
     cfg = tiny(TextData(path=str(write_text(tmp_path / "t.txt"))))
     run = make_run(tmp_path / "runs", cfg)
-    with pytest.raises(ConfigError, match=rf"run {run.hash[:12]} has no checkpoint to sample from.*nanigpt train run:"):
-        sample(run, "x")
+    with pytest.raises(ConfigError) as e:
+        sample(run, "x", device="cpu")
+    assert str(e.value) == (
+        f"run {run.hash[:12]} has no checkpoint to sample from (train it first with `nanigpt train "
+        f"run:{run.hash[:12]}`, or pick a run that has trained)"
+    )
 
 
 def test_shard_runs_cannot_be_decoded_to_text(tmp_path):
@@ -82,3 +89,42 @@ def test_shard_runs_cannot_be_decoded_to_text(tmp_path):
     train(cfg, RuntimeOptions(), run, out=io.StringIO())
     with pytest.raises(ConfigError, match="trained on token shards"):
         sample(run, "x", device="cpu")
+
+
+def invoke(args, runs):
+    from click.testing import CliRunner
+
+    from nanigpt.cli import cli
+
+    env = {"NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--temperature", "nan"], "`--temperature`=nan must be a finite number >= 0 (0 is greedy, 1 samples the "
+                                   "model's distribution)"),
+        (["--temperature", "-0.5"], "`--temperature`=-0.5 must be a finite number >= 0 (0 is greedy, 1 samples the "
+                                    "model's distribution)"),
+        (["--top-k", "0"], "`--top-k`=0 must be >= 1 (omit it to keep every token)"),
+        (["--tokens", "-1"], "`--tokens`=-1 must be >= 0 (e.g. --tokens 256)"),
+        (["--device", "bogus"], "`--device`='bogus' is not a device (use auto, cpu, cuda, cuda:N or mps)"),
+    ],
+)
+def test_bad_sample_flags_are_one_line_exit_2(trained, flags, message):
+    run, _ = trained
+    r = invoke(["sample", run.hash[:8], *flags], run.path.parent)
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message}\n")
+
+
+def test_sampling_on_a_device_this_machine_lacks_is_bad_input(trained):
+    run, _ = trained
+    if not torch.backends.mps.is_available():
+        r = invoke(["sample", run.hash[:8], "--device", "mps"], run.path.parent)
+        assert (r.exit_code, r.stdout, r.stderr) == (
+            2, "", "Error: `--device`='mps' but torch sees no MPS device (an Apple GPU) (use --device cpu, or auto)\n"
+        )
+    if not torch.cuda.is_available():
+        r = invoke(["sample", run.hash[:8], "--device", "cuda"], run.path.parent)
+        assert (r.exit_code, r.stderr) == (2, "Error: `--device`='cuda' but torch sees no CUDA GPU (use --device cpu, or auto)\n")

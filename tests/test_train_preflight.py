@@ -95,3 +95,47 @@ def test_preflight_checks_the_builtin_corpus_fits_the_context():
     with pytest.raises(ConfigError) as e:
         preflight(cfg(block_size=200_000, batch_tokens=200_000), RuntimeOptions(), 1)
     assert e.value.path == "model.block_size" and "`data`='builtin'" in str(e.value)
+
+
+def test_special_files_are_not_data(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        preflight(cfg(data=TextData(path="/dev/null")), RuntimeOptions(), 1)
+    assert str(e.value).startswith("`data.path`='/dev/null' is not a regular file or a folder (")
+    with pytest.raises(ConfigError, match=r"`data.train`='/dev/zero' is not a regular file"):
+        preflight(cfg(data=ShardData(train="/dev/zero")), RuntimeOptions(), 1)
+
+
+def test_muon_is_refused_where_fsdp_shards_its_matrices():
+    from nanigpt.optim.config import Muon
+
+    muon = RunConfig(**{**{f: getattr(cfg(), f) for f in ("model", "train", "schedule")}, "optim": Muon()})
+    with pytest.raises(ConfigError) as e:
+        preflight(muon, RuntimeOptions(parallel="fsdp"), 2)
+    assert e.value.path == "optim.type" and str(e.value) == (
+        "`optim`=muon cannot train with `--parallel`=fsdp: Muon orthogonalizes each whole weight matrix, and FSDP "
+        "shards them across the processes (use --parallel ddp, or optim=adamw)"
+    )
+    preflight(muon, RuntimeOptions(parallel="ddp"), 2)
+    preflight(muon, RuntimeOptions(parallel="fsdp"), 1)  # one plain process: nothing is sharded
+    preflight(cfg(), RuntimeOptions(parallel="fsdp"), 2)
+
+
+def test_check_device_names_the_flag_and_creates_nothing():
+    import torch
+
+    from nanigpt.train.preflight import check_device
+
+    assert check_device(cfg(), RuntimeOptions(device="cpu")) == torch.device("cpu")
+    with pytest.raises(ConfigError, match=r"^`--device`='gpu0' is not a device \(use auto, cpu, cuda, cuda:N or mps\)$"):
+        check_device(cfg(), RuntimeOptions(device="gpu0"))
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ConfigError, match=r"^`--device`='mps' but torch sees no MPS device"):
+            check_device(cfg(), RuntimeOptions(device="mps"))
+    if not torch.cuda.is_available():
+        from nanigpt.train.config import PrecisionConfig
+
+        strict = RunConfig(**{f: getattr(cfg(), f) for f in ("model", "train", "schedule")},
+                           precision=PrecisionConfig(fp8=True, fp8_allow_emulation=False))
+        with pytest.raises(ConfigError) as e:
+            check_device(strict, RuntimeOptions(device="cpu"))
+        assert e.value.path == "precision.fp8_allow_emulation"

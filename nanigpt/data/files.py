@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from nanigpt.conf._errors import ConfigError
 from nanigpt.data.config import TextData
@@ -27,6 +28,22 @@ class Files:
         return sum(p.stat().st_size for p in self.paths)
 
 
+def _missing(field: str, value: str, path: Path, what: str) -> NoReturn:
+    """The error for a data path that is neither a file nor a folder: absent, or special (a device,
+    a pipe, a socket), which would be read once or forever and never the same twice."""
+    if path.exists():
+        raise ConfigError(
+            f"`{field}`={value!r} is not a regular file or a folder", path=field,
+            suggestion=f"{what}; devices, pipes and sockets cannot be read reproducibly",
+        )
+    where = "" if path.is_absolute() else f": there is no {Path.cwd() / path}"
+    raise ConfigError(
+        f"`{field}`={value!r} does not exist{where}",
+        path=field,
+        suggestion=f"{what}; relative paths start at the current directory",
+    )
+
+
 def text_files(cfg: TextData) -> Files:
     """The text file, or the folder's files matching `glob`, sorted by name; errors if none."""
     path = Path(cfg.path).expanduser()
@@ -42,11 +59,7 @@ def text_files(cfg: TextData) -> Files:
             )
         files = Files("data.path", found)
     else:
-        raise ConfigError(
-            f"`data.path`={cfg.path!r} does not exist (resolved against {Path.cwd()})",
-            path="data.path",
-            suggestion="give a text file or a folder of text files; relative paths start at the current directory",
-        )
+        _missing("data.path", cfg.path, path, "give a text file or a folder of text files")
     if files.nbytes == 0:
         raise ConfigError(
             f"`data.path`={cfg.path!r} is empty: no bytes to train on",
@@ -70,11 +83,7 @@ def shard_files(location: str, field: str) -> Files:
                 suggestion="write uint16 token ids to files named *.bin",
             )
     else:
-        raise ConfigError(
-            f"`{field}`={location!r} does not exist (resolved against {Path.cwd()})",
-            path=field,
-            suggestion="give a .bin shard or a folder of them",
-        )
+        _missing(field, location, path, "give a .bin shard or a folder of them")
     for p in paths:
         size = p.stat().st_size
         if size % TOKEN_BYTES:

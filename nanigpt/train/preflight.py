@@ -1,7 +1,9 @@
-"""Checks that need the world (files, world size), run before `runs/<hash>/` is created. Torch-free.
+"""Checks that need the world (files, world size, devices), run before `runs/<hash>/` is created.
 
 The config alone was validated at resolution; these checks add what only this machine and this
-launch know: that the data is there and big enough, and how the global batch splits.
+launch know: that the data is there and big enough, how the global batch splits, that the
+optimizer works with the parallelism, and that the device exists and can run the precision.
+Torch-free at import: only `check_device` loads torch, when it is called.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from typing import TYPE_CHECKING
 
 from nanigpt.conf._errors import ConfigError
 from nanigpt.data.config import ShardData, TextData
+from nanigpt.optim.config import Muon
 from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_files, val_start
 
 if TYPE_CHECKING:  # nanigpt.config imports this package (for TrainConfig): no import cycle at run time
+    import torch
+
     from nanigpt.config import RunConfig
     from nanigpt.train.runtime import RuntimeOptions
 
@@ -64,7 +69,9 @@ def micro_batch_for(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> int:
     return max(d for d in _divisors(per_rank) if d <= cap)
 
 
-def _check_data(cfg: RunConfig) -> None:
+def check_data(cfg: RunConfig) -> None:
+    """Raise `ConfigError` if `cfg`'s data is missing, not readable as configured, or smaller than
+    one context per split. Reads sizes (stat), never the data itself (the built-in corpus aside)."""
     data, T = cfg.data, cfg.model.block_size
     if isinstance(data, TextData):
         n = text_files(data).nbytes
@@ -90,10 +97,45 @@ def _check_data(cfg: RunConfig) -> None:
         check_context(T, "val", n - cut, "data", "builtin")
 
 
+def check_parallel(cfg: RunConfig, rt: RuntimeOptions, *, sharded: bool) -> None:
+    """Raise `ConfigError` if the optimizer cannot run on `--parallel`'s parameters; `sharded`:
+    FSDP will shard them (`--parallel fsdp` under torchrun)."""
+    if sharded and rt.parallel == "fsdp" and isinstance(cfg.optim, Muon):
+        raise ConfigError(
+            "`optim`=muon cannot train with `--parallel`=fsdp: Muon orthogonalizes each whole weight "
+            "matrix, and FSDP shards them across the processes",
+            path="optim.type",
+            suggestion="use --parallel ddp, or optim=adamw",
+        )
+
+
 def preflight(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
     """Raise `ConfigError` if this run cannot start here: missing or too-small data, a global batch
-    that does not split over `world_size` processes and the micro batch."""
+    that does not split over `world_size` processes and the micro batch, an optimizer that FSDP's
+    sharded parameters do not support."""
     if world_size < 1:
         raise ValueError(f"world_size must be >= 1, got {world_size}")
-    _check_data(cfg)
+    check_data(cfg)
     micro_batch_for(cfg, rt, world_size)
+    check_parallel(cfg, rt, sharded=world_size > 1)
+
+
+def check_device(cfg: RunConfig, rt: RuntimeOptions) -> torch.device:
+    """The device this process will train on, or `ConfigError` if `--device` names one this
+    machine lacks, or one that cannot run `cfg.precision` (float8 without emulation). Under
+    torchrun, also what the launch needs (FSDP's parameters and Muon, numpy for FSDP).
+
+    Loads torch (the checks ask it what exists) but creates nothing: `nanigpt train` runs it
+    before `runs/<hash>/` exists, so that a bad device leaves no trace.
+    """
+    from nanigpt.train import distributed, fp8
+
+    torchrun = distributed.launched_by_torchrun()
+    local_rank, local_world = distributed.torchrun_ranks()
+    device = distributed.pick_device(rt.device, local_rank=local_rank, local_world=local_world, torchrun=torchrun)
+    fp8.check_device(cfg.precision, device)
+    # A torchrun job of one process shards too: FSDP wraps whenever there is a process group.
+    check_parallel(cfg, rt, sharded=torchrun)
+    if torchrun and rt.parallel == "fsdp":
+        distributed.check_fsdp_launch()
+    return device

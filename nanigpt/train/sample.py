@@ -1,60 +1,54 @@
-"""Sampling text from a run's newest checkpoint."""
+"""Sampling text from a run's newest checkpoint.
+
+Torch loads when `sample` or `load_model` runs, not at import: the CLI checks its arguments with
+`check_args` first, so a bad flag costs no torch start-up.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import torch
 
 from nanigpt.conf._errors import ConfigError
 from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData
-from nanigpt.data.tokenizer import decode, encode
-from nanigpt.train import checkpoint as ckpt
+
+if TYPE_CHECKING:
+    import torch
 
 # With no prompt, generation starts after a newline: the most common "start of something" byte.
 _EMPTY_PROMPT = "\n"
 
 
-def resolve_device(spec: str, default: torch.device | None = None) -> torch.device:
-    """`--device`: auto is the launcher's device (torchrun) or cuda when there is one, else cpu."""
-    if spec == "auto":
-        if default is not None:
-            return default
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ConfigError(f"`--device`={spec!r} is not a device", path="device",
-                          suggestion="use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"`--device`={spec!r} but this machine has no CUDA GPU", path="device",
-                              suggestion="use --device cpu (or auto)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"`--device`={spec!r} but there are {torch.cuda.device_count()} GPU(s)",
-                              path="device", suggestion=f"use cuda:0..cuda:{torch.cuda.device_count() - 1}")
-    elif device.type not in ("cpu", "mps"):
-        raise ConfigError(f"`--device`={spec!r} is not supported", path="device", suggestion="use auto, cpu or cuda")
-    return device
+def check_args(tokens: int, temperature: float, top_k: int | None) -> None:
+    """ConfigError naming the flag if a sampling setting is out of range (NaN included)."""
+    if tokens < 0:
+        raise ConfigError(f"`--tokens`={tokens} must be >= 0", path="tokens", suggestion="e.g. --tokens 256")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"`--temperature`={temperature} must be a finite number >= 0", path="temperature",
+                          suggestion="0 is greedy, 1 samples the model's distribution")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"`--top-k`={top_k} must be >= 1", path="top_k", suggestion="omit it to keep every token")
 
 
 def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
     """(config, model in eval mode, step) from `run`'s newest checkpoint."""
     from nanigpt.builders import build
+    from nanigpt.train import checkpoint as ckpt
 
     found = ckpt.find(run.checkpoint_dir, config_hash=run.hash)
     if found is None:
         raise ConfigError(
             f"run {run.hash[:12]} has no checkpoint to sample from",
-            suggestion=f"train it first (`nanigpt train run:{run.hash[:12]}`), or pick a run that has trained",
+            suggestion=f"train it first with `nanigpt train run:{run.hash[:12]}`, or pick a run that has trained",
         )
     try:
         cfg = msgspec.json.decode(found.meta["config"], type=RunConfig)
     except msgspec.ValidationError as e:
         raise ConfigError(
-            f"the config in {found.path} no longer decodes with this naniGPT ({e})",
+            f"the config in {found.path} no longer decodes with this naniGPT: {e}",
             suggestion="sample with the naniGPT version that trained it",
         ) from None
     model = build(cfg.model).to(device)
@@ -83,14 +77,13 @@ def sample(
 
     The same run, prompt, settings and seed give the same text on the same device.
     """
-    if tokens < 0:
-        raise ConfigError(f"`--tokens`={tokens} must be >= 0", path="tokens", suggestion="e.g. --tokens 256")
-    if temperature < 0:
-        raise ConfigError(f"`--temperature`={temperature} must be >= 0", path="temperature",
-                          suggestion="0 is greedy, 1 samples the model's distribution")
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"`--top-k`={top_k} must be >= 1", path="top_k", suggestion="omit it to keep every token")
-    dev = resolve_device(device)
+    import torch
+
+    from nanigpt.data.tokenizer import decode, encode
+    from nanigpt.train.distributed import pick_device
+
+    check_args(tokens, temperature, top_k)
+    dev = pick_device(device)
     cfg, model, _ = load_model(run, dev)
     if isinstance(cfg.data, ShardData):
         raise ConfigError(
