@@ -318,7 +318,7 @@ def test_diff_bad_sides(runs):
     assert (r.exit_code, r.stderr) == (2, "Error: cannot split the spec \"preset:tiny 'lr=1\": No closing quotation (check its quotes)\n")
     r = invoke(["diff", "preset:tiny", "preset:tiny lr=-1"], runs)
     assert (r.exit_code, r.stderr) == (
-        2, "Error: in `lr=-1`: `optim.lr`=-1.0 is out of range: expected `float` > 0.0 (the default is optim.lr=0.001)\n"
+        2, "Error: in `lr=-1`: `optim.lr`=-1.0 is out of range: expected `float` > 0.0 (the current value is 0.001)\n"
     )
 
 
@@ -410,7 +410,7 @@ BAD = [
     ("preset:nope", "in `preset:nope`: unknown preset `nope` (presets: {presets}; `nanigpt presets` describes them)"),
     ("preset:tiny model.n_layer=abc", "in `model.n_layer=abc`: `model.n_layer` expects an integer, got `abc` (e.g. n_layer=2)"),
     ("preset:tiny model.n_layer=0",
-     "in `model.n_layer=0`: `model.n_layer`=0 is out of range: expected `int` >= 1 (the default is model.n_layer=6)"),
+     "in `model.n_layer=0`: `model.n_layer`=0 is out of range: expected `int` >= 1 (the current value is 2)"),
     ("preset:tiny model.n_head=5",
      "in `model.n_head=5`: `model.n_embd`=32 is not divisible by `model.n_head`=5 [`model.n_embd` set by `preset:tiny`, "
      "`model.n_head` set by `model.n_head=5`] (pick n_embd as a multiple of n_head)"),
