@@ -108,6 +108,19 @@ def test_public_api_is_typed():
             assert "return" in hints, f"nanigpt.conf.{name} has no return annotation"
 
 
+def test_conf_is_mypy_clean(request, tmp_path):
+    # STYLE 13, with pyproject's [tool.mypy]; mypy comes with the `test` extra (constraints.txt
+    # pins it). Its cache lives in pytest's cache when there is one: a cold run takes ~10 s.
+    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = pytest_cache.mkdir("mypy") if pytest_cache is not None else tmp_path
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(cache), "nanigpt/conf"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert "No module named mypy" not in out.stderr, "install the test extra: pip install -e '.[test]' -c constraints.txt"
+    assert out.returncode == 0 and out.stdout.startswith("Success: no issues found"), out.stdout + out.stderr
+
+
 def test_the_package_loads_its_parts_on_first_use():
     # `import nanigpt.conf` loads no part; a name loads its own module (and what that needs)
     code = (
