@@ -550,7 +550,7 @@ class Resolver:
         try:
             parsed = list(map(parse_token, tokens))
         except TokenSyntaxError as e:
-            raise self._hint_bare_word(e) from None
+            raise self._hint_syntax(e) from None
         p0 = parsed[0] if parsed else None
         pr = self.registry.presets.get(p0[1]) if p0 is not None and p0[0] == "preset" else None
         known = pr.computed if type(pr) is Preset else None
@@ -669,7 +669,7 @@ class Resolver:
             message, fix = f"`{parsed[i][0]}:` must be the first token", "move it to the front"
         return TokenSyntaxError(message, token=tok, suggestion=f"{fix}: {fixed}")
 
-    def _hint_bare_word(self, e: TokenSyntaxError) -> TokenSyntaxError:
+    def _hint_syntax(self, e: TokenSyntaxError) -> TokenSyntaxError:
         """A token the grammar refused: say what the user probably meant, now that the registry
         and the types can tell (`small` alone, `lr=` with no value, `+with_lr:` with no arguments)."""
         w = e.token or ""
