@@ -34,6 +34,27 @@ def test_preflight_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_device_check_loads_torch_only_when_the_answer_could_be_no():
+    # A plain process on the CPU or auto cannot lack its device: a finished or busy run is then
+    # answered without torch's start-up. Asking about a GPU needs torch.
+    code = (
+        "import os, sys\n"
+        "from nanigpt.config import RunConfig\n"
+        "from nanigpt.train.preflight import check_device\n"
+        "from nanigpt.train.runtime import RuntimeOptions\n"
+        "os.environ.pop('LOCAL_RANK', None)\n"
+        "check_device(RunConfig(), RuntimeOptions(device='auto'))\n"
+        "check_device(RunConfig(), RuntimeOptions(device='cpu'))\n"
+        "assert 'torch' not in sys.modules, 'torch loaded'\n"
+        "try:\n"
+        "    check_device(RunConfig(), RuntimeOptions(device='cuda:7'))\n"
+        "except Exception:\n"
+        "    pass\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_default_micro_batch_is_the_largest_divisor_under_the_cap():
     assert micro_batch_for(cfg(batch_tokens=64 * 12), RuntimeOptions(), 1) == 12
     assert micro_batch_for(cfg(batch_tokens=64 * 96), RuntimeOptions(), 1) == 32
@@ -125,7 +146,8 @@ def test_check_device_names_the_flag_and_creates_nothing():
 
     from nanigpt.train.preflight import check_device
 
-    assert check_device(cfg(), RuntimeOptions(device="cpu")) == torch.device("cpu")
+    check_device(cfg(), RuntimeOptions(device="cpu"))
+    check_device(cfg(), RuntimeOptions(device="auto"))
     with pytest.raises(ConfigError, match=r"^`--device`='gpu0' is not a device \(use auto, cpu, cuda, cuda:N or mps\)$"):
         check_device(cfg(), RuntimeOptions(device="gpu0"))
     if not torch.backends.mps.is_available():

@@ -3,11 +3,12 @@
 The config alone was validated at resolution; these checks add what only this machine and this
 launch know: that the data is there and big enough, how the global batch splits, that the
 optimizer works with the parallelism, and that the device exists and can run the precision.
-Torch-free at import: only `check_device` loads torch, when it is called.
+Torch-free at import: only `check_device` loads torch, when it has something to ask it.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from nanigpt.conf._errors import ConfigError
@@ -16,8 +17,6 @@ from nanigpt.optim.config import Muon
 from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_files, val_start
 
 if TYPE_CHECKING:  # nanigpt.config imports this package (for TrainConfig): no import cycle at run time
-    import torch
-
     from nanigpt.config import RunConfig
     from nanigpt.train.runtime import RuntimeOptions
 
@@ -120,14 +119,18 @@ def preflight(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
     check_parallel(cfg, rt, sharded=world_size > 1)
 
 
-def check_device(cfg: RunConfig, rt: RuntimeOptions) -> torch.device:
-    """The device this process will train on, or `ConfigError` if `--device` names one this
-    machine lacks, or one that cannot run `cfg.precision` (float8 without emulation). Under
-    torchrun, also what the launch needs (FSDP's parameters and Muon, numpy for FSDP).
+def check_device(cfg: RunConfig, rt: RuntimeOptions) -> None:
+    """Raise `ConfigError` if `--device` names a device this machine lacks, or one that cannot run
+    `cfg.precision` (float8 without emulation); under torchrun, also if the launch cannot work
+    (a GPU per local rank, Muon under FSDP, numpy for FSDP).
 
-    Loads torch (the checks ask it what exists) but creates nothing: `nanigpt train` runs it
-    before `runs/<hash>/` exists, so that a bad device leaves no trace.
+    Creates nothing: `nanigpt train` runs it before `runs/<hash>/` exists, so that a bad device
+    leaves no trace. Loads torch to ask what exists, unless the answer cannot be no.
     """
+    if rt.device in ("auto", "cpu") and not cfg.precision.fp8 and "LOCAL_RANK" not in os.environ:
+        # One plain process (torchrun sets LOCAL_RANK in each worker) has a CPU, and auto picks
+        # what exists: a finished or busy run is answered without torch's start-up.
+        return
     from nanigpt.train import distributed, fp8
 
     torchrun = distributed.launched_by_torchrun()
@@ -138,4 +141,3 @@ def check_device(cfg: RunConfig, rt: RuntimeOptions) -> torch.device:
     check_parallel(cfg, rt, sharded=torchrun)
     if torchrun and rt.parallel == "fsdp":
         distributed.check_fsdp_launch()
-    return device
