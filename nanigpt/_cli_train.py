@@ -15,8 +15,8 @@ import platform
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -192,7 +192,7 @@ def _blamed(r: Any) -> Iterator[None]:
         raise
 
 
-def preflight_all(r: Any, rt: Any, world: int) -> None:
+def _preflight_all(r: Any, rt: Any, world: int) -> None:
     """Every check that needs this machine, in the order a user fixes them: data, batch, optimizer
     and parallelism, device and precision. ConfigError naming the token; nothing is written."""
     from nanigpt.train.preflight import check_device, preflight
@@ -260,7 +260,7 @@ def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags
         if rank == 0:
             _dry_run(store, r, rt, world)
         return
-    preflight_all(r, rt, world)
+    _preflight_all(r, rt, world)
     try:
         if rank != 0:
             _follow(store, r, rt)
