@@ -205,13 +205,8 @@ def train(
 
     # -- resume: find the newest checkpoint and check it belongs to this run and this data
     resume: ckpt.Found | None = None
-    if run is not None:
-        if rt.fresh:
-            if main:
-                ckpt.remove_all(run.checkpoint_dir)
-            distributed.barrier()
-        else:
-            resume = ckpt.find(run.checkpoint_dir, config_hash=config_hash)
+    if run is not None and not rt.fresh:
+        resume = ckpt.find(run.checkpoint_dir, config_hash=config_hash)
         if resume is not None:
             if sharded and not resume.sharded:
                 raise ConfigError(
@@ -233,8 +228,6 @@ def train(
     start = resume.step if resume is not None else 0
     # Rank 0 and the others read the checkpoint folder independently: they must agree on it.
     distributed.all_equal(str(start), what="step to resume from")
-    if run is not None and main:
-        run.supersede_metrics_after(start)
 
     # -- model, precision, execution wrappers, optimizer, schedule
     # The CPU generator makes the initial weights the same on every device and world size.
@@ -311,6 +304,15 @@ def train(
         model.train()
         totals = distributed.all_reduce_mean(totals)
         return float(totals[0] / totals[1])
+
+    # -- the last moment anything can refuse the run is past: only now is an old start discarded
+    if run is not None:
+        if rt.fresh and main:
+            ckpt.remove_all(run.checkpoint_dir)
+        if main:
+            run.supersede_metrics_after(start)
+        if rt.fresh:
+            distributed.barrier()
 
     # -- compile up front, so its cost is reported apart from the step time
     compile_s = None
