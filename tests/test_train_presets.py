@@ -45,7 +45,13 @@ def test_small_and_variants_take_a_few_steps(preset):
     assert math.isfinite(s.train_loss)
 
 
-def test_shakespeare_fast_fits_the_benchmark_budget():
+@pytest.fixture
+def bench_presets(monkeypatch):
+    """preset:shakespeare_fast is a benchmark preset: bench/presets, loaded as a user's would be."""
+    monkeypatch.setenv("NANIGPT_PRESETS", str(ROOT / "bench" / "presets"))
+
+
+def test_shakespeare_fast_fits_the_benchmark_budget(bench_presets):
     cfg = resolve(["preset:shakespeare_fast"]).config
     params = describe(cfg)["params"]
     assert params["total"] - params["position"] <= 800_000
@@ -60,7 +66,7 @@ def test_preset_small_learns_to_well_below_the_unigram_entropy():
 
 
 @pytest.mark.slow
-def test_shakespeare_fast_reaches_its_loss(monkeypatch, shakespeare):
+def test_shakespeare_fast_reaches_its_loss(monkeypatch, shakespeare, bench_presets):
     monkeypatch.chdir(ROOT)  # its data path is relative to the repository root
     s = run(["preset:shakespeare_fast"])
     assert s.val_full and s.val_loss <= 1.88

@@ -1,6 +1,7 @@
-"""Presets on tinyshakespeare (the sample text beside the repository), for benchmarks.
+"""Benchmark presets on tinyshakespeare (the sample text beside the repository).
 
-Run from the repository root: the data path is relative to the working directory.
+Not shipped with naniGPT: the data path only means something in this repository's checkout.
+Load them with `NANIGPT_PRESETS=bench/presets` from the repository root (bench_train.py does).
 """
 
 from __future__ import annotations
