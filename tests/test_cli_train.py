@@ -23,7 +23,8 @@ from nanigpt import builders
 from nanigpt._cli_train import git_info
 from nanigpt.cli import cli
 from nanigpt.conf import resolve
-from nanigpt.conf._store import RunDir, RunStore, read_jsonl
+from nanigpt.conf._atomic import read_jsonl
+from nanigpt.conf._store import RunDir, RunStore
 
 VENV_BIN = Path(sys.executable).parent
 

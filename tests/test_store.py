@@ -18,15 +18,13 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nanigpt.conf._atomic import atomic_write, atomic_writer, read_jsonl
 from nanigpt.conf._store import (
     RunDir,
     RunLocked,
     RunStore,
     StoreError,
-    atomic_write,
-    atomic_writer,
     check_prefix,
-    read_jsonl,
 )
 
 
@@ -465,7 +463,7 @@ _records = st.dictionaries(st.text(min_size=1, max_size=8), _json_scalars, max_s
 @given(st.lists(_records, max_size=12))
 def test_appended_records_read_back_in_order(tmp_path_factory, records):
     path = tmp_path_factory.mktemp("log") / "log.jsonl"
-    from nanigpt.conf._store import append_line
+    from nanigpt.conf._atomic import append_line
 
     for r in records:
         append_line(path, r)

@@ -19,7 +19,7 @@ import torch
 import xxhash
 
 from nanigpt.conf._errors import ConfigError
-from nanigpt.conf._store import atomic_writer
+from nanigpt.conf._atomic import atomic_writer
 
 FORMAT = 1
 # step_00001000.pt is a whole checkpoint; step_00001000/ a sharded one (FSDP, one shard per rank).

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from nanigpt.conf._errors import ConfigError
-from nanigpt.conf._store import atomic_writer, fsync_dir
+from nanigpt.conf._atomic import atomic_writer, fsync_dir
 from nanigpt.train.runtime import RuntimeOptions
 
 __all__ = [

@@ -1,0 +1,124 @@
+"""Crash-safe file primitives: atomic whole-file replacement and line-atomic JSON-lines appends.
+
+Whole files are replaced atomically (temp file in the same directory, fsync, rename, fsync of
+the directory), so a reader sees the old file or the new one, never a torn one. Logs are
+appended with one `write` of one whole line on an `O_APPEND` descriptor. Torch-free; the run
+store and the trainer's checkpoints share this one implementation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+_tmp_counter = itertools.count()
+_decoder = msgspec.json.Decoder()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in the directory `path` durable (POSIX needs the directory's fsync)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces `path` when the block ends without an error, so that readers
+    see the old file or the new one, whole; on an error nothing is replaced and the temp file is
+    removed. For writers that stream (`torch.save` of a checkpoint)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
+    f = open(tmp, "xb")  # noqa: SIM115 -- closed below on every path, before the rename
+    try:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+    except BaseException:
+        f.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    f.close()
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old file or the new one, whole."""
+    with atomic_writer(path) as f:
+        f.write(data)
+
+
+def _finite(record: dict) -> dict:
+    # JSON has no NaN: msgspec would write null and lose the fact that a loss diverged.
+    out = None
+    for k, v in record.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out = dict(record) if out is None else out
+            out[k] = "nan" if v != v else ("inf" if v > 0 else "-inf")
+    return record if out is None else out
+
+
+def append_line(path: Path, record: dict, *, fsync: bool = False) -> None:
+    """Append `record` as one JSON line with a single write, so concurrent readers and a crash
+    never leave half a line behind it."""
+    line = msgspec.json.encode(_finite(record)) + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        n = os.write(fd, line)
+        if n != len(line):
+            # Disk full, typically. End the torn line so the next record starts clean.
+            os.write(fd, b"\n")
+            raise OSError(errno.ENOSPC, f"short write to {path}: {n} of {len(line)} bytes")
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def end_torn_line(path: Path) -> None:
+    """If `path` ends in the middle of a line (a write cut by a power loss), end that line, so
+    the next record is not glued onto it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+    finally:
+        os.close(fd)
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file; a line that does not parse (a torn write after a power
+    loss) is skipped rather than making the whole history unreadable."""
+    try:
+        data = _read_bytes(path)
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in data.split(b"\n"):
+        if line.strip():
+            try:
+                rec = _decoder.decode(line)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
