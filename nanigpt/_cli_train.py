@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import msgspec
@@ -261,9 +261,11 @@ def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags
             _dry_run(store, r, rt, world)
         return
     _preflight_all(r, rt, world)
+    clean = False  # left by an error or an interrupt: leave the process group without waiting
     try:
         if rank != 0:
             _follow(store, r, rt)
+            clean = True
             return
         click.echo(f"run {r.short}  {store.root / r.hash}")
         root_existed = store.root.exists()
@@ -274,6 +276,7 @@ def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags
         lock = run.lock()
         try:
             _train_locked(store, run, created, root_existed, r, rt, spec, world)
+            clean = True
         finally:
             lock.release()
     finally:
@@ -281,7 +284,7 @@ def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags
         # can abort the process at exit. Loaded only if training began.
         distributed = sys.modules.get("nanigpt.train.distributed")
         if distributed is not None:
-            distributed.shutdown()
+            distributed.shutdown(wait=clean)
 
 
 def _follow(store: RunStore, r: Any, rt: Any) -> None:
@@ -298,6 +301,13 @@ def _follow(store: RunStore, r: Any, rt: Any) -> None:
         train(r.config, rt, run, {}, out=sys.stderr)
     except FloatingPointError:
         sys.exit(1)  # diverged: every rank saw the same loss, and rank 0 says so
+
+
+def _interrupted(run: RunDir) -> NoReturn:
+    run.end_attempt("interrupted")
+    _say(f"interrupted: run {run.short} stopped at step {run.stored_status().get('step') or 0}; "
+         "train it again to resume")
+    sys.exit(130)
 
 
 def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: bool, r: Any, rt: Any,
@@ -337,16 +347,17 @@ def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: boo
             run.restore_status(before)
         raise
     except KeyboardInterrupt:
-        run.end_attempt("interrupted")
-        _say(f"interrupted: run {run.short} stopped at step {run.stored_status().get('step') or 0}; "
-             "train it again to resume")
-        sys.exit(130)
+        _interrupted(run)
     except FloatingPointError as e:
         # Diverged: an outcome of the experiment, not a bug, so no traceback. Resuming would
         # diverge again: the message says what to change instead.
         run.end_attempt("failed", error=f"{type(e).__name__}: {e}")
         raise click.ClickException(f"run {run.short} failed: {e} (recorded in {run.path}/status.json)") from None
     except Exception as e:
+        distributed = sys.modules.get("nanigpt.train.distributed")
+        if distributed is not None and distributed.stopped_by_signal():
+            # A peer stopped by the same signal broke a collective first: still an interrupt.
+            _interrupted(run)
         import traceback
 
         error = f"{type(e).__name__}: {e}"

@@ -205,18 +205,41 @@ def init(device: str = "auto", *, timeout: timedelta = DEFAULT_TIMEOUT) -> DistI
         dist.init_process_group(backend, timeout=timeout, device_id=dev if dev.type == "cuda" else None)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev, backend=backend)
 
 
+# The signal that is stopping this process, if any. A peer stopped by the same signal can break a
+# collective before this process's own KeyboardInterrupt is raised; the error that surfaces first
+# is then an effect of the interrupt, and the run must read as interrupted, not failed.
+_stopping: list[int] = []
+
+
+def stopped_by_signal() -> bool:
+    """True once SIGINT or SIGTERM reached this process (under torchrun)."""
+    return bool(_stopping)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _stopping.append(signum)
+    raise KeyboardInterrupt
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
+    _stopping.append(signum)
     raise Terminated(
         f"rank {os.environ.get('RANK', '?')} stopped by SIGTERM: torchrun stops every rank when one "
         "fails (the failing rank's error is printed above)"
     )
 
 
-def shutdown(*, timeout: timedelta = SHUTDOWN_TIMEOUT) -> None:
+def shutdown(*, wait: bool = True, timeout: timedelta = SHUTDOWN_TIMEOUT) -> None:
     """Leave the process group: wait (at most `timeout`) for every rank, then destroy the group.
+
+    `wait=False` (leaving on an error or an interrupt) skips the wait: the peers may be inside a
+    training collective that a barrier would be matched against, and torchrun kills workers that
+    linger after a signal, before this process could record how the run ended.
 
     Call it on every exit path of a process that called `init`, errors included. A process that
     exits with its group alive tears gloo's (or NCCL's) threads and sockets down in the C++ static
@@ -226,7 +249,9 @@ def shutdown(*, timeout: timedelta = SHUTDOWN_TIMEOUT) -> None:
     process group.
     """
     try:
-        if dist.is_initialized():
+        if dist.is_initialized() and not wait:
+            dist.destroy_process_group()
+        elif dist.is_initialized():
             try:
                 kwargs = {"device_ids": [torch.cuda.current_device()]} if dist.get_backend() == "nccl" else {}
                 work = dist.barrier(async_op=True, **kwargs)
@@ -239,6 +264,8 @@ def shutdown(*, timeout: timedelta = SHUTDOWN_TIMEOUT) -> None:
     finally:
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def is_main() -> bool:
