@@ -107,17 +107,21 @@ def is_hash(name: str) -> bool:
     return len(name) == HASH_LEN and _HEX.issuperset(name)
 
 
-def _load_json(path: str) -> Any:
-    """A run file's JSON, or a StoreError that says which file and what is wrong with it."""
+def _read_run_file(path: str | Path) -> bytes:
+    """A run file's bytes, or a StoreError that says which file is missing or unreadable."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        return _read_bytes(Path(path))
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", suggestion="the run directory is incomplete; remove it and train again"
         ) from None
     except OSError as e:
         raise StoreError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _load_json(path: str) -> Any:
+    """A run file's JSON, or a StoreError that says which file and what is wrong with it."""
+    data = _read_run_file(path)
     try:
         return _decoder.decode(data)
     except msgspec.DecodeError as e:
@@ -221,14 +225,7 @@ class RunDir:
         """The stored config.json, after checking that it still hashes to the directory name."""
         if self._config is None:
             path = self.path / "config.json"
-            try:
-                raw = _read_bytes(path)
-            except FileNotFoundError:
-                raise StoreError(
-                    f"{path} is missing", suggestion="the run directory is incomplete; remove it"
-                ) from None
-            except OSError as e:
-                raise StoreError(f"cannot read {path}: {e.strerror}") from None
+            raw = _read_run_file(path)
             # The file is written as the canonical bytes, so the raw bytes hash to the name;
             # only an edited file needs the slower canonical re-hash (reformatting is no change).
             ok = xxhash.xxh3_128_hexdigest(raw) == self.hash
