@@ -248,6 +248,50 @@ def test_autocast_bfloat16_forward_and_backward():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+class _AttentionDtypes(torch.overrides.TorchFunctionMode):
+    """Records the dtype of the queries of every scaled_dot_product_attention call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dtypes: list[torch.dtype] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.nn.functional.scaled_dot_product_attention:
+            self.dtypes.append(args[0].dtype)
+        return func(*args, **(kwargs or {}))
+
+
+def test_cpu_attention_runs_in_float32_under_bfloat16_autocast():
+    """torch's CPU flash kernel is many times slower backward in bfloat16: the model keeps
+    attention in float32 there, and everything around it in autocast's bfloat16."""
+    model = make()
+    x, y = tokens((2, 16), 64, 0), tokens((2, 16), 64, 1)
+    with _AttentionDtypes() as seen, torch.autocast("cpu", dtype=torch.bfloat16):
+        h = model.blocks[0].attn(model.wte(x), None)
+        _, loss = model(x, y)
+    assert seen.dtypes == [torch.float32] * (1 + model.cfg.n_layer)
+    assert h.dtype == torch.bfloat16  # the projection after attention still runs in bfloat16
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with _AttentionDtypes() as seen:  # without autocast: float32 in, float32 through, as before
+        model(x, y)
+    assert seen.dtypes == [torch.float32] * model.cfg.n_layer
+
+
+def test_float32_attention_under_autocast_matches_the_bfloat16_kernel_closely():
+    """The float32 path computes the same attention as torch's bfloat16 one, only more precisely."""
+    from nanigpt.model.gpt import _attend
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 16, 8, generator=g).bfloat16() for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = _attend(q, k, v, 0.0)
+    exact = torch.nn.functional.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=True)
+    kernel = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert ours.dtype == torch.bfloat16
+    assert (ours.double() - exact).abs().max() <= (kernel.double() - exact).abs().max() + 1e-2
+    torch.testing.assert_close(ours, kernel, atol=2e-2, rtol=2e-2)
+
 @pytest.mark.parametrize("name", VARIANTS)
 def test_every_parameter_gets_a_gradient(name):
     model = make(**VARIANTS[name])

@@ -57,6 +57,21 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return out.type_as(x)  # the float32 tables must not promote a bfloat16 activation
 
 
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float) -> torch.Tensor:
+    """Causal attention of (B, nh, T, hs) queries, keys and values; `is_causal` rather than a
+    mask tensor, so the fused kernels skip the masked half entirely.
+
+    On the CPU under bfloat16 autocast it runs in float32: torch's CPU flash kernel is ~8x
+    slower backward in bfloat16 than in float32 (4 layers x 128 wide, context 64: 15.6 ms of
+    a 29 ms step, against 1.7 ms), and the matmuls around it keep their bfloat16 speed.
+    """
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=dropout_p, is_causal=True)
+        return y.to(torch.get_autocast_dtype("cpu"))
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -81,10 +96,7 @@ class CausalSelfAttention(nn.Module):
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs)
-        # is_causal instead of a mask tensor: the fused kernels skip the masked half entirely.
-        y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
-        )  # (B, nh, T, hs)
+        y = _attend(q, k, v, self.dropout if self.training else 0.0)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side again
         y = self.proj(y)
         if self.dropout:
