@@ -34,6 +34,7 @@ _FLAG_NAMES = {
     "device": "--device",
     "micro_batch": "--micro-batch",
     "compile": "--compile",
+    "tune_malloc": "--tune-malloc",
     "parallel": "--parallel",
     "checkpoint_every": "--checkpoint-every",
     "keep_checkpoints": "--keep-checkpoints",

@@ -120,6 +120,9 @@ def cli() -> None:
 @click.option("--micro-batch", type=int, default=None,
               help="Sequences per forward/backward (default: as many as fit the batch).")
 @click.option("--compile/--no-compile", default=False, show_default=True, help="torch.compile the model.")
+@click.option("--tune-malloc/--no-tune-malloc", default=True, show_default=True,
+              help="On the CPU, keep freed memory for reuse instead of returning it to the system "
+                   "(glibc malloc thresholds): fewer page faults, faster steps, same numbers.")
 @click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default="ddp", show_default=True,
               help="Multi-process strategy under torchrun.")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True, metavar="N",

@@ -135,6 +135,7 @@ def test_train_records_everything_then_reports_instead_of_retraining(runs, text,
     (a,) = run.attempts()
     assert a["outcome"] == "finished" and a["step"] == 6 and a["tokens"] == spec(text)
     assert a["flags"]["device"] == "auto" and a["flags"]["checkpoint_every"] == 500 and a["world_size"] == 1
+    assert a["flags"]["tune_malloc"] is True and a["malloc"]["malloc"] in ("glibc", "default")  # the CPU allocator
     assert a["version"] == nanigpt.__version__ and {"torch", "msgspec", "xxhash", "click"} <= set(a["libraries"])
     assert len(a["data_fingerprint"]) == 32 and a["host"] and a["start"] < a["end"]
     assert a["git"] is None or set(a["git"]) == {"commit", "dirty", "changes"}

@@ -177,7 +177,7 @@ def train(
     with the inputs, before the first step.
     """
     from nanigpt.builders import build
-    from nanigpt.train import distributed
+    from nanigpt.train import distributed, host
 
     t_start = time.perf_counter()
     # Idempotent: the CLI may have joined the torchrun job already to learn the world size.
@@ -186,6 +186,8 @@ def train(
     main = rank == 0
     sharded = info.distributed and rt.parallel == "fsdp"
     attempt = attempt if attempt is not None else {}
+    if device.type == "cpu":
+        attempt["malloc"] = host.tune_malloc(rt.tune_malloc)
 
     preflight(cfg, rt, world)
     micro = micro_batch_for(cfg, rt, world)

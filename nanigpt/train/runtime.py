@@ -16,6 +16,9 @@ class RuntimeOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         Meta(description="sequences per forward/backward (default: as many as fit the batch)"),
     ] = None
     compile: Annotated[bool, Meta(description="torch.compile the model")] = False
+    tune_malloc: Annotated[
+        bool, Meta(description="on the CPU, keep freed memory for reuse (glibc malloc thresholds): faster steps")
+    ] = True
     parallel: Annotated[
         Literal["ddp", "fsdp"], Meta(description="multi-process strategy under torchrun")
     ] = "ddp"
