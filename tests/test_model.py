@@ -374,3 +374,17 @@ def test_torch_compile_matches_eager():
     torch.testing.assert_close(logits, eager_logits, atol=1e-4, rtol=1e-4)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_torch_compile_under_bfloat16_autocast_is_one_graph_and_matches_eager():
+    """The CPU's float32 attention under autocast (`_attend`) compiles without a graph break."""
+    model = make(**VARIANTS["all"])
+    idx, tgt = tokens((2, 16), 64, 0), tokens((2, 16), 64, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager_logits, _ = model(idx, tgt)
+        logits, loss = torch.compile(model, fullgraph=True)(idx, tgt)
+    assert logits.dtype == eager_logits.dtype == torch.bfloat16
+    torch.testing.assert_close(logits.float(), eager_logits.float(), atol=5e-2, rtol=5e-2)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
