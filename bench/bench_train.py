@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_train.py throughput --threads 2      # (a) naniGPT vs nanoGPT, same sitting
     .venv/bin/python bench/bench_train.py throughput --threads 2 --compile   # ... plus naniGPT --compile
+    .venv/bin/python bench/bench_train.py recipe --threads 2          # (a) all 2000 steps: time, val loss
     .venv/bin/python bench/bench_train.py quality --threads 2         # (b) preset:shakespeare_fast, 3 runs
     .venv/bin/python bench/bench_train.py ablations --threads 2       # (b) what each technique buys
     .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
@@ -80,7 +81,7 @@ from nanigpt.data.config import TextData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, ScheduleConfig
 from nanigpt.train import train
-from nanigpt.train.config import EvalConfig, TrainConfig
+from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
 from nanigpt.train.runtime import RuntimeOptions
 steps, warmup = {steps}, {warmup}
 cfg = RunConfig(
@@ -89,18 +90,21 @@ cfg = RunConfig(
     optim=AdamW(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1),
     schedule=ScheduleConfig(warmup_steps=min(100, steps), decay="cosine", min_lr_ratio=0.1),
     train=TrainConfig(steps=steps, batch_tokens=64 * 12, grad_clip=1.0),
-    eval=EvalConfig(interval=0, batches=1, full_at_end=False),
+    eval=EvalConfig(interval=0, batches=20, full_at_end={full_eval}),
+    precision=PrecisionConfig(autocast={autocast!r}),
 )
 with tempfile.TemporaryDirectory() as tmp:
     run, _ = RunStore(Path(tmp)).create(config_hash(cfg), canonical_bytes(cfg), {{"tokens": [], "start": "", "blame": {{}}}})
-    train(cfg, RuntimeOptions(checkpoint_every=0, progress="off", compile={compile}), run, {{}}, out=io.StringIO())
+    summary = train(cfg, RuntimeOptions(checkpoint_every=0, progress="off", compile={compile},
+                                        tune_malloc={tune_malloc}), run, {{}}, out=io.StringIO())
     records = run.metrics()
     elapsed = [m["elapsed_s"] for m in records]
 compile_s = next((m["compile_s"] for m in records if "compile_s" in m), None)
 # Wall time between consecutive steps' records: everything the loop does (batch, step, logging).
 # The last step is left out: its record waits for the final eval.
 per_step = [b - a for a, b in zip(elapsed[warmup:-1], elapsed[warmup + 1:-1])]
-print(json.dumps({{"ms": [1000 * t for t in per_step], "compile_s": compile_s}}))
+print(json.dumps({{"ms": [1000 * t for t in per_step], "compile_s": compile_s, "val_loss": summary.val_loss,
+                  "train_s": elapsed[-2]}}))
 """
 
 _NANOGPT_THROUGHPUT = """
@@ -108,32 +112,57 @@ import json, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, "bench")
 import nanogpt_ref
+if {tune_malloc}:
+    from nanigpt.train.host import tune_malloc
+    tune_malloc()
 with tempfile.TemporaryDirectory() as tmp:
     vocab = nanogpt_ref.prepare_char_data(Path({path!r}), Path(tmp))
     if {vocab_override}:
         vocab = {vocab_override}
-    times = nanogpt_ref.train(Path(tmp), vocab, iters={steps})
-print(json.dumps({{"ms": [1000 * t for t in times[{warmup}:]]}}))
+    result = {{}} if {full_eval} else None
+    times = nanogpt_ref.train(Path(tmp), vocab, iters={steps}, bf16={bf16}, result=result)
+print(json.dumps({{"ms": [1000 * t for t in times[{warmup}:]], "train_s": sum(times), **(result or {{}})}}))
 """
+
+
+def _nani(steps: int, warmup: int, *, bf16: bool = False, compiled: bool = False, tune_malloc: bool = True,
+          full_eval: bool = False) -> str:
+    return _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE), compile=compiled,
+                                      autocast="bfloat16" if bf16 else "float32", tune_malloc=tune_malloc,
+                                      full_eval=full_eval)
+
+
+def _nano(steps: int, warmup: int, *, vocab: int = 0, bf16: bool = False, tune_malloc: bool = False,
+          full_eval: bool = False) -> str:
+    return _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=str(SHAKESPEARE), vocab_override=vocab,
+                                      bf16=bf16, tune_malloc=tune_malloc, full_eval=full_eval)
+
+
+def _loops(steps: int, warmup: int, compiled: bool, full_eval: bool = False) -> list[tuple[str, str]]:
+    """The rows of (a): naniGPT in float32 and under bfloat16 autocast (`+bf16`), then nanoGPT."""
+    loops = [("naniGPT eager", _nani(steps, warmup, full_eval=full_eval)),
+             ("naniGPT eager +bf16", _nani(steps, warmup, bf16=True, full_eval=full_eval))]
+    if not full_eval:
+        loops += [("naniGPT eager +bf16 --no-tune-malloc", _nani(steps, warmup, bf16=True, tune_malloc=False))]
+    if compiled:
+        # The loop compiles up front (one warm-up micro-step, its time reported apart as compile_s),
+        # so the steps measured here are steady state.
+        loops += [("naniGPT --compile", _nani(steps, warmup, compiled=True, full_eval=full_eval)),
+                  ("naniGPT --compile +bf16", _nani(steps, warmup, bf16=True, compiled=True, full_eval=full_eval))]
+    loops += [("nanoGPT eager (vocab 65)", _nano(steps, warmup, full_eval=full_eval))]
+    if not full_eval:
+        loops += [("nanoGPT eager (vocab 256)", _nano(steps, warmup, vocab=256)),
+                  ("nanoGPT eager, naniGPT's malloc tuning added (vocab 65)", _nano(steps, warmup, tune_malloc=True))]
+    loops += [("nanoGPT eager, bf16 autocast added (vocab 65)", _nano(steps, warmup, bf16=True, full_eval=full_eval))]
+    return loops
 
 
 def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: bool = False,
                command: str = "") -> str:
     tokens = BABY["block_size"] * BABY["batch_size"]
-    path = str(SHAKESPEARE)
-    loops = [("naniGPT eager", _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path, compile=False))]
-    if compiled:
-        # The loop compiles up front (one warm-up micro-step, its time reported apart as compile_s),
-        # so the steps measured here are steady state.
-        loops.append(("naniGPT --compile", _NANIGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path,
-                                                                    compile=True)))
-    loops += [
-        ("nanoGPT eager (vocab 65)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path, vocab_override=0)),
-        ("nanoGPT eager (vocab 256)", _NANOGPT_THROUGHPUT.format(steps=steps, warmup=warmup, path=path,
-                                                                 vocab_override=256)),
-    ]
+    loops = _loops(steps, warmup, compiled)
     results: dict[str, list[float]] = {name: [] for name, _ in loops}
-    compile_s: list[float] = []
+    compile_s: dict[str, list[float]] = {name: [] for name, _ in loops}
     for _ in range(rounds):  # interleaved, so slow drift of the machine hits both sides alike
         for name, code in loops:
             with tempfile.TemporaryDirectory() as cache:
@@ -142,18 +171,22 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
                 r = _python(code, threads, env={"TORCHINDUCTOR_CACHE_DIR": cache})
             results[name].append(statistics.median(r["ms"]))
             if r.get("compile_s") is not None:
-                compile_s.append(r["compile_s"])
+                compile_s[name].append(r["compile_s"])
     ms = {k: statistics.median(v) for k, v in results.items()}
     base = ms["nanoGPT eager (vocab 65)"]
     rows = [[k, str(threads), f"{v:.1f}", f"{min(results[k]):.1f}-{max(results[k]):.1f}", f"{tokens / v * 1000:,.0f}",
-             f"{base / v:.2f}x", f"{statistics.median(compile_s):.1f}" if "compile" in k and compile_s else "-"]
+             f"{base / v:.2f}x", f"{statistics.median(compile_s[k]):.1f}" if compile_s[k] else "-"]
             for k, v in ms.items()]
     ref = REFERENCE_MS.get(threads)
     notes = [
         f"command: `{command}`" if command else "",
         f"{threads} thread(s) (OMP_NUM_THREADS and torch.set_num_threads); GPT 4 layers x 4 heads x 128, context 64, "
-        f"12 sequences ({tokens} tokens) per step, AdamW lr 1e-3 betas (0.9, 0.99) wd 0.1, grad clip 1.0, fp32, "
+        f"12 sequences ({tokens} tokens) per step, AdamW lr 1e-3 betas (0.9, 0.99) wd 0.1, grad clip 1.0, "
         "tinyshakespeare (last 10% val)",
+        "precision: float32 unless the row says bf16. `+bf16` is naniGPT's `precision.autocast=bfloat16` (a config "
+        "field, so a different hash): matmuls in bfloat16 (AMX on this CPU), attention kept in float32 on the CPU. "
+        "nanoGPT on a CPU runs float32 (its autocast context is a nullcontext there); its bf16 row adds autocast "
+        "as nanoGPT does on a GPU, a what-if: torch's CPU flash-attention backward is slow in bfloat16",
         f"ms/step: median over {rounds} interleaved round(s) (fresh process each) of the median of steps "
         f"{warmup}..{steps - 1}; the range is over rounds",
         "naniGPT's time is wall time between steps' metrics records: batch, step, logging, all of it "
@@ -162,6 +195,9 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
         "(TORCHINDUCTOR_CACHE_DIR fresh per process), not in ms/step",
         "nanoGPT eager (vocab 65) is the README's char-level setup and the ratio's base; (vocab 256) has exactly "
         "naniGPT's byte-level shapes",
+        "naniGPT sets glibc's malloc thresholds on the CPU (`--tune-malloc`, on by default; nanigpt/train/host.py): "
+        "the 'malloc tuning added' row gives the plain loop the same, a what-if that shows what of the gap it is",
+        "that bf16 trains this recipe to the same loss as float32: `bench_train.py recipe`",
     ]
     if ref:
         notes.append(f"target: >= {TARGET_SPEEDUP}x of nanoGPT's tokens/s in the same sitting (its {ref} ms/step on the "
@@ -169,6 +205,26 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
     return _table(f"(a) Training throughput, {threads} thread(s)",
                   ["loop", "threads", "ms/step", "range", "tokens/s", "vs nanoGPT eager", "compile s"],
                   rows, [n for n in notes if n])
+
+
+def recipe(threads: int, steps: int, command: str = "") -> str:
+    """The whole recipe (2000 steps) once per loop: wall time and the val loss it reaches."""
+    rows = []
+    for name, code in _loops(steps, 0, compiled=False, full_eval=True):
+        r = _python(code, threads)
+        val_20 = f"{r['val_20']:.4f}" if "val_20" in r else "-"
+        rows.append([name, f"{r['train_s']:.1f}", f"{statistics.median(r['ms']):.1f}", val_20,
+                     f"{r.get('val_full', r.get('val_loss')):.4f}"])
+    notes = [
+        f"command: `{command}`" if command else "",
+        f"{threads} thread(s); {steps} steps of (a)'s recipe (warmup 100, cosine to 0.1x), one run per row",
+        "train s: the training steps' wall time (no eval, no start-up); ms/step: their median",
+        "val 20: nanoGPT's estimate_loss (eval_iters=20 random val batches); whole val: the mean loss over every val "
+        "token (non-overlapping 64-token windows), naniGPT's `eval.full_at_end`",
+        "the issue's reference: 1.886 (20 batches), 1.898 (whole val split) after 2000 steps",
+    ]
+    return _table(f"(a) The whole recipe, {threads} thread(s): time and val loss",
+                  ["loop", "train s", "ms/step", "val 20", "whole val"], rows, [n for n in notes if n])
 
 
 # -- (b) quality per wall-clock -----------------------------------------------------------------
@@ -317,9 +373,9 @@ def memory(threads: int, steps: tuple[int, ...] = (20, 200)) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "quality", "ablations", "startup", "memory", "all"])
+    ap.add_argument("what", choices=["throughput", "recipe", "quality", "ablations", "startup", "memory", "all"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=200, help="throughput: steps per run")
+    ap.add_argument("--steps", type=int, help="throughput: steps per run (200); recipe: steps (2000)")
     ap.add_argument("--warmup", type=int, default=20, help="throughput: steps left out at the start")
     ap.add_argument("--rounds", type=int, default=3, help="throughput: interleaved rounds")
     ap.add_argument("--compile", action="store_true",
@@ -334,9 +390,11 @@ def main() -> None:
     header = (f"## bench_train ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} CPUs, python {platform.python_version()})\n")
     parts = [header]
+    command = " ".join([".venv/bin/python", "bench/bench_train.py", *sys.argv[1:]])
     if a.what in ("throughput", "all"):
-        command = " ".join([".venv/bin/python", "bench/bench_train.py", *sys.argv[1:]])
-        parts.append(throughput(a.threads, a.steps, a.warmup, a.rounds, a.compile, command))
+        parts.append(throughput(a.threads, a.steps or 200, a.warmup, a.rounds, a.compile, command))
+    if a.what in ("recipe", "all"):
+        parts.append(recipe(a.threads, a.steps or 2000, command))
     if a.what in ("quality", "all"):
         parts.append(quality(a.threads, a.runs, a.spec.split()))
     if a.what in ("ablations", "all"):

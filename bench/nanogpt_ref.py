@@ -24,6 +24,7 @@ import inspect
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,8 +194,16 @@ def prepare_char_data(text_path: Path, out_dir: Path) -> int:
 
 
 def train(data_dir: Path, vocab_size: int, *, iters: int, block_size: int = 64, batch_size: int = 12,
-          n_layer: int = 4, n_head: int = 4, n_embd: int = 128, seed: int = 1337) -> list[float]:
-    """nanoGPT's train.py main loop on the CPU; returns each iteration's wall time (s)."""
+          n_layer: int = 4, n_head: int = 4, n_embd: int = 128, seed: int = 1337,
+          bf16: bool = False, result: dict | None = None) -> list[float]:
+    """nanoGPT's train.py main loop on the CPU; returns each iteration's wall time (s).
+
+    bf16=True wraps the forward in bfloat16 autocast, as nanoGPT does on a GPU (on the CPU its
+    `ctx` is a nullcontext: plain float32); the bench reports it apart, as a what-if.
+    With a `result` dict, the end of training fills it as nanoGPT would report: `val_20`, its
+    estimate_loss over eval_iters=20 random val batches, and `val_full`, the mean loss over every
+    val token (non-overlapping block_size windows, as naniGPT's whole-split eval).
+    """
     learning_rate, min_lr, warmup_iters, lr_decay_iters = 1e-3, 1e-4, 100, 2000
     weight_decay, beta1, beta2, grad_clip = 1e-1, 0.9, 0.99, 1.0
     device, device_type = "cpu", "cpu"
@@ -221,6 +230,7 @@ def train(data_dir: Path, vocab_size: int, *, iters: int, block_size: int = 64, 
         coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
         return min_lr + coeff * (learning_rate - min_lr)
 
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     X, Y = get_batch("train")
     t0 = time.time()
     times = []
@@ -230,7 +240,8 @@ def train(data_dir: Path, vocab_size: int, *, iters: int, block_size: int = 64, 
         for param_group in optimizer.param_groups:
             param_group["lr"] = lr
         for micro_step in range(gradient_accumulation_steps):
-            logits, loss = model(X, Y)
+            with ctx:
+                logits, loss = model(X, Y)
             loss = loss / gradient_accumulation_steps
             X, Y = get_batch("train")
             loss.backward()
@@ -243,4 +254,17 @@ def train(data_dir: Path, vocab_size: int, *, iters: int, block_size: int = 64, 
         t0 = t1
         lossf = loss.item() * gradient_accumulation_steps  # log_interval=1: printed every iter
         del lossf
+    if result is not None:
+        model.eval()
+        with torch.no_grad(), ctx:
+            # estimate_loss(): eval_iters batches of the val split, drawn by get_batch.
+            result["val_20"] = sum(model(*get_batch("val"))[1].item() for _ in range(20)) / 20
+            val = torch.from_numpy(np.fromfile(os.path.join(data_dir, "val.bin"), dtype=np.uint16).astype(np.int64))
+            n = (len(val) - 1) // block_size
+            windows = val[: n * block_size + 1].unfold(0, block_size + 1, block_size)  # (n, T + 1)
+            total = 0.0
+            for i in range(0, n, 64):
+                w = windows[i : i + 64]
+                total += model(w[:, :-1], w[:, 1:])[1].double().item() * w.size(0)
+            result["val_full"] = total / n
     return times
