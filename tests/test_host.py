@@ -23,21 +23,21 @@ _STEPS = textwrap.dedent("""
     record = host.tune_malloc(sys.argv[1] == "on")
     from nanigpt.model.config import GPTConfig
     from nanigpt.model.gpt import GPT
-    cfg = GPTConfig(n_layer=1, n_head=4, n_embd=128, block_size=64, vocab_size=256)
+    cfg = GPTConfig(n_layer=1, n_head=4, n_embd=256, block_size=128, vocab_size=256)
     model = GPT(cfg, generator=torch.Generator().manual_seed(0))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randint(0, 256, (12, 64), generator=torch.Generator().manual_seed(1))
+    x = torch.randint(0, 256, (16, 129), generator=torch.Generator().manual_seed(1))
     losses = []
     def step():
         _, loss = model(x[:, :-1], x[:, 1:])
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-    for _ in range(3):
+    for _ in range(5):
         step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(10):
+    for _ in range(20):
         step()
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20
     print(json.dumps({"record": record, "faults": faults, "losses": losses}))
 """)
 
