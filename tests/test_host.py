@@ -74,3 +74,45 @@ def test_tuning_is_applied_once_and_reported_even_to_a_later_run_that_asked_for_
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     first, again, refused, same = json.loads(proc.stdout)
     assert first["malloc"] == "glibc" and first == again == refused and same
+
+
+_CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx2 {extra}\nbogomips\t: 4000\n"
+
+
+@pytest.mark.parametrize(
+    "extra, units",
+    [("avx512f avx512_bf16 amx_bf16 amx_tile", "amx"), ("avx512f avx512_bf16", "avx512_bf16"),
+     ("avx512f", "none"), ("", "none")],
+)
+def test_cpu_bf16_units_reads_the_cpu_flags(extra, units):
+    from nanigpt.train.host import cpu_bf16_units
+
+    assert cpu_bf16_units(_CPUINFO.format(extra=extra)) == units
+
+
+def test_cpu_bf16_units_is_unknown_without_a_flags_line():
+    from nanigpt.train.host import cpu_bf16_units
+
+    assert cpu_bf16_units("processor\t: 0\n") == "unknown"
+
+
+@pytest.mark.parametrize("units, warned", [("none", True), ("avx512_bf16", True), ("amx", False), ("unknown", False)])
+def test_bf16_autocast_on_a_cpu_without_amx_says_float32_is_faster(tmp_path, monkeypatch, units, warned):
+    import io
+
+    from nanigpt.data.config import TextData
+    from nanigpt.train import host, train
+    from nanigpt.train.config import PrecisionConfig
+    from nanigpt.train.runtime import RuntimeOptions
+    from trainkit import tiny, write_text
+
+    monkeypatch.setattr(host, "cpu_bf16_units", lambda: units)
+    text = TextData(path=str(write_text(tmp_path / "t.txt")))
+    out, attempt = io.StringIO(), {}
+    train(tiny(text, precision=PrecisionConfig(autocast="bfloat16")), RuntimeOptions(), None, attempt, out=out)
+    assert attempt["cpu_bf16"] == units
+    notice = "this CPU has no AMX, so bfloat16 autocast trains slower than float32 here"
+    assert (notice in out.getvalue()) is warned
+    out = io.StringIO()
+    train(tiny(text), RuntimeOptions(), None, {}, out=out)  # float32: nothing to say
+    assert "AMX" not in out.getvalue()
