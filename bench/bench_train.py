@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_train.py throughput --threads 2      # (a) naniGPT vs nanoGPT, same sitting
     .venv/bin/python bench/bench_train.py throughput --threads 2 --compile   # ... plus naniGPT --compile
     .venv/bin/python bench/bench_train.py recipe --threads 2          # (a) all 2000 steps: time, val loss
+    .venv/bin/python bench/bench_train.py isa --threads 2 --rounds 1  # (a) +bf16 without AMX (oneDNN capped)
     .venv/bin/python bench/bench_train.py quality --threads 2         # (b) preset:shakespeare_fast, 3 runs
     .venv/bin/python bench/bench_train.py ablations --threads 2       # (b) what each technique buys
     .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
@@ -207,6 +208,32 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
                   rows, [n for n in notes if n])
 
 
+# oneDNN (torch's CPU matmuls) held to an instruction set, to see +bf16 on CPUs without AMX.
+ISAS = ["ALL", "AVX512_CORE_BF16", "AVX512_CORE", "AVX2"]
+
+
+def isa(threads: int, steps: int, warmup: int, rounds: int, command: str = "") -> str:
+    """naniGPT float32 against +bf16 on (a)'s shape, with ONEDNN_MAX_CPU_ISA at each level."""
+    rows = []
+    for level in ISAS:
+        ms: dict[str, list[float]] = {"float32": [], "bfloat16": []}
+        for _ in range(rounds):
+            for dtype in ms:
+                r = _python(_nani(steps, warmup, bf16=dtype == "bfloat16"), threads,
+                            env={"ONEDNN_MAX_CPU_ISA": level})
+                ms[dtype].append(statistics.median(r["ms"]))
+        f32, b16 = statistics.median(ms["float32"]), statistics.median(ms["bfloat16"])
+        rows.append([level, f"{f32:.1f}", f"{b16:.1f}", f"{b16 / f32:.2f}x"])
+    notes = [f"command: `{command}`" if command else "",
+             f"{threads} thread(s); (a)'s shape and recipe, naniGPT eager, median over {rounds} round(s) of the median "
+             f"of steps {warmup}..{steps - 1}",
+             "ONEDNN_MAX_CPU_ISA caps the instructions oneDNN may use: ALL is this CPU (AMX), AVX512_CORE_BF16 a CPU "
+             "with AVX512-BF16 but no AMX, AVX512_CORE one without bfloat16 instructions, AVX2 an older or smaller one"]
+    return _table(f"(a) bf16 autocast by CPU instruction set, {threads} thread(s)",
+                  ["oneDNN ISA", "float32 ms/step", "+bf16 ms/step", "bf16 / float32 time"], rows,
+                  [n for n in notes if n])
+
+
 def recipe(threads: int, steps: int, command: str = "") -> str:
     """The whole recipe (2000 steps) once per loop: wall time and the val loss it reaches."""
     rows = []
@@ -373,7 +400,7 @@ def memory(threads: int, steps: tuple[int, ...] = (20, 200)) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "recipe", "quality", "ablations", "startup", "memory", "all"])
+    ap.add_argument("what", choices=["throughput", "recipe", "isa", "quality", "ablations", "startup", "memory", "all"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, help="throughput: steps per run (200); recipe: steps (2000)")
     ap.add_argument("--warmup", type=int, default=20, help="throughput: steps left out at the start")
@@ -395,6 +422,8 @@ def main() -> None:
         parts.append(throughput(a.threads, a.steps or 200, a.warmup, a.rounds, a.compile, command))
     if a.what in ("recipe", "all"):
         parts.append(recipe(a.threads, a.steps or 2000, command))
+    if a.what in ("isa", "all"):
+        parts.append(isa(a.threads, a.steps or 200, a.warmup, a.rounds, command))
     if a.what in ("quality", "all"):
         parts.append(quality(a.threads, a.runs, a.spec.split()))
     if a.what in ("ablations", "all"):
