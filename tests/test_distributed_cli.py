@@ -7,11 +7,13 @@ loss at every step within 1e-4 (dropout is 0 and the global batch is the same).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,13 +44,34 @@ def env() -> dict[str, str]:
     return e
 
 
-def nanigpt(nproc: int, args: list[str], runs: Path, *flags: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def train_cmd(nproc: int, args: list[str], runs: Path, *flags: str) -> list[str]:
+    """`nanigpt train` on the CPU, under torchrun with `nproc` processes (0: plain)."""
     launcher = [sys.executable, "-m", "nanigpt"]
     if nproc:
         # --standalone: a free port on localhost, so parallel test runs never collide.
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "nanigpt"]
-    cmd = [*launcher, "train", *args, "--device", "cpu", "--no-progress", "--runs-dir", str(runs), *flags]
-    return run_group(cmd, timeout)
+    return [*launcher, "train", *args, "--device", "cpu", "--no-progress", "--runs-dir", str(runs), *flags]
+
+
+def nanigpt(nproc: int, args: list[str], runs: Path, *flags: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return run_group(train_cmd(nproc, args, runs, *flags), timeout)
+
+
+@contextlib.contextmanager
+def running_until(cmd: list[str], runs: Path, checkpoint: str) -> Iterator[subprocess.Popen[str]]:
+    """Start `cmd` and yield it once `runs` holds a file matching `checkpoint` (a glob); kill
+    what is left of its process tree on the way out."""
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env())
+    try:
+        deadline = time.monotonic() + 180
+        while not list(runs.glob(checkpoint)):
+            assert job.poll() is None, job.communicate()[1]
+            assert time.monotonic() < deadline, f"no {checkpoint} in {runs}"
+            time.sleep(0.05)
+        yield job
+    finally:
+        if job.poll() is None:
+            kill_tree(job.pid)
 
 
 def run_group(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -170,22 +193,11 @@ def test_a_killed_rank_stops_the_job_and_its_sharded_checkpoint_resumes_on_one_p
     assert nanigpt(0, args, ref).returncode == 0
 
     runs = tmp_path / "runs"
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "nanigpt"]
-    cmd = [*launcher, "train", *args, "--device", "cpu", "--no-progress", "--runs-dir", str(runs),
-           "--parallel", "fsdp", "--checkpoint-every", "10"]
-    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env())
-    try:
-        deadline = time.monotonic() + 180
-        while not list(runs.glob("*/checkpoints/step_00000010/.metadata")):
-            assert job.poll() is None, job.communicate()[1]
-            assert time.monotonic() < deadline, "no checkpoint at step 10"
-            time.sleep(0.05)
+    cmd = train_cmd(2, args, runs, "--parallel", "fsdp", "--checkpoint-every", "10")
+    with running_until(cmd, runs, "*/checkpoints/step_00000010/.metadata") as job:
         (victim,) = [p for p in _children(job.pid) if _rank_of(p) == 1]
         os.kill(victim, signal.SIGKILL)
         _, stderr = job.communicate(timeout=120)
-    finally:
-        if job.poll() is None:
-            kill_tree(job.pid)
     assert job.returncode != 0
     # torchrun names the rank that died and how.
     assert "rank      : 1" in stderr and "Signal 9 (SIGKILL)" in stderr, stderr
@@ -208,21 +220,10 @@ def test_a_killed_rank_stops_the_job_and_its_sharded_checkpoint_resumes_on_one_p
 def test_stopping_torchrun_records_the_run_interrupted(text: Path, tmp_path: Path, sig: signal.Signals) -> None:
     """torchrun passes SIGINT (Ctrl-C) or SIGTERM (`kill`, a job scheduler) on to every worker,
     each in a session of its own; either way rank 0 records the attempt as interrupted."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "nanigpt"]
-    cmd = [*launcher, "train", *spec(text, 400), "--device", "cpu", "--no-progress", "--runs-dir", str(tmp_path),
-           "--checkpoint-every", "10"]
-    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env())
-    try:
-        deadline = time.monotonic() + 180
-        while not list(tmp_path.glob("*/checkpoints/step_00000010.pt")):
-            assert job.poll() is None, job.communicate()[1]
-            assert time.monotonic() < deadline, "no checkpoint at step 10"
-            time.sleep(0.05)
+    cmd = train_cmd(2, spec(text, 400), tmp_path, "--checkpoint-every", "10")
+    with running_until(cmd, tmp_path, "*/checkpoints/step_00000010.pt") as job:
         job.send_signal(sig)
         _, stderr = job.communicate(timeout=120)
-    finally:
-        if job.poll() is None:
-            kill_tree(job.pid)
     assert job.returncode != 0
     hash_, done = losses(tmp_path)
     run = RunStore(tmp_path).run(hash_)
