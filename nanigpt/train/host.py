@@ -4,8 +4,8 @@ torch allocates every CPU tensor with the C library's malloc. glibc serves large
 (>= 128 KiB at first) with a fresh mmap and gives freed memory at the top of its heap back to
 the system, so a training step that frees and re-allocates the same activations every step
 takes thousands of page faults each time, every one a zeroed page from the kernel. For the
-4-layer, 128-wide GPT of bench/bench_train.py that is ~3,800 faults and ~30% of a bfloat16 step
-(~7% in float32). Raising the two thresholds keeps those blocks in the heap for reuse: ~240
+4-layer, 128-wide GPT of bench/bench_train.py that is ~3,800 faults per step: a bfloat16 step
+takes 20.2 ms with them against 15.8 ms without (BENCHMARKS.md, 3a). Raising the two thresholds keeps those blocks in the heap for reuse: ~240
 faults per step (data, logging). It is what the allocators PyTorch's CPU tuning guide suggests
 (jemalloc, tcmalloc) do, without a preload.
 
