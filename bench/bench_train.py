@@ -81,9 +81,9 @@ from nanigpt.config import RunConfig
 from nanigpt.data.config import TextData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, ScheduleConfig
-from nanigpt.train import train
-from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training.loop import train
+from nanigpt.training.config import EvalConfig, PrecisionConfig, TrainConfig
+from nanigpt.training.runtime import RuntimeOptions
 steps, warmup = {steps}, {warmup}
 cfg = RunConfig(
     model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
@@ -114,7 +114,7 @@ from pathlib import Path
 sys.path.insert(0, "bench")
 import nanogpt_ref
 if {tune_malloc}:
-    from nanigpt.train.host import tune_malloc
+    from nanigpt.training.host import tune_malloc
     tune_malloc()
 with tempfile.TemporaryDirectory() as tmp:
     vocab = nanogpt_ref.prepare_char_data(Path({path!r}), Path(tmp))
@@ -196,7 +196,7 @@ def throughput(threads: int, steps: int, warmup: int, rounds: int, compiled: boo
         "(TORCHINDUCTOR_CACHE_DIR fresh per process), not in ms/step",
         "nanoGPT eager (vocab 65) is the README's char-level setup and the ratio's base; (vocab 256) has exactly "
         "naniGPT's byte-level shapes",
-        "naniGPT sets glibc's malloc thresholds on the CPU (`--tune-malloc`, on by default; nanigpt/train/host.py): "
+        "naniGPT sets glibc's malloc thresholds on the CPU (`--tune-malloc`, on by default; nanigpt/training/host.py): "
         "the 'malloc tuning added' row gives the plain loop the same, a what-if that shows what of the gap it is",
         "that bf16 trains this recipe to the same loss as float32: `bench_train.py recipe`",
     ]

@@ -46,7 +46,7 @@ _FLAG_NAMES = {
 
 def runtime_options(flags: dict[str, Any]) -> Any:
     """The validated RuntimeOptions of the command-line flags (ConfigError naming the flag)."""
-    from nanigpt.train.runtime import RuntimeOptions
+    from nanigpt.training.runtime import RuntimeOptions
 
     raw = dict(flags)
     raw["progress"] = {None: "auto", True: "on", False: "off"}[raw.get("progress")]
@@ -196,10 +196,10 @@ def _blamed(r: Any) -> Iterator[None]:
 def _preflight_all(r: Any, rt: Any, world: int) -> None:
     """Every check that needs this machine, in the order a user fixes them: data, batch, optimizer
     and parallelism, device and precision. ConfigError naming the token; nothing is written."""
-    from nanigpt.train.preflight import check_device, preflight
+    from nanigpt.training.preflight import check_device, check_run
 
     with _blamed(r):
-        preflight(r.config, rt, world)
+        check_run(r.config, rt, world)
         check_device(r.config, rt)
 
 
@@ -207,8 +207,8 @@ def _dry_run(store: RunStore, r: Any, rt: Any, world: int) -> None:
     """Describe the run; what the pre-flight would refuse is a warning here, not an error: a dry
     run is also for a config meant for another machine (its data, its GPUs)."""
     from nanigpt._cli_view import Out, Target, render_config
-    from nanigpt.train import describe
-    from nanigpt.train.preflight import check_data, check_device, check_parallel, global_sequences, micro_batch_for
+    from nanigpt.training.sizes import describe
+    from nanigpt.training.preflight import check_data, check_device, check_parallel, global_sequences, micro_batch_for
 
     warnings: list[str] = []
 
@@ -283,7 +283,7 @@ def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags
     finally:
         # The trainer joined the torchrun job (if any): leave it on every path, or gloo's threads
         # can abort the process at exit. Loaded only if training began.
-        distributed = sys.modules.get("nanigpt.train.distributed")
+        distributed = sys.modules.get("nanigpt.training.distributed")
         if distributed is not None:
             distributed.shutdown(wait=clean)
 
@@ -296,7 +296,7 @@ def _follow(store: RunStore, r: Any, rt: Any) -> None:
             return  # rank 0 reports it; nobody trains
     except StoreError:
         pass  # rank 0 has not created it yet
-    from nanigpt.train import train
+    from nanigpt.training.loop import train
 
     try:
         train(r.config, rt, run, {}, out=sys.stderr)
@@ -331,7 +331,7 @@ def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: boo
     if rt.fresh:
         run.write_status(step=0, train_loss=None, val_loss=None)
     run.begin_attempt(attempt)
-    from nanigpt.train import train
+    from nanigpt.training.loop import train
 
     try:
         summary = train(r.config, rt, run, attempt, out=sys.stderr)
@@ -355,7 +355,7 @@ def _train_locked(store: RunStore, run: RunDir, created: bool, root_existed: boo
         run.end_attempt("failed", error=f"{type(e).__name__}: {e}")
         raise click.ClickException(f"run {run.short} failed: {e} (recorded in {run.path}/status.json)") from None
     except Exception as e:
-        distributed = sys.modules.get("nanigpt.train.distributed")
+        distributed = sys.modules.get("nanigpt.training.distributed")
         if distributed is not None and distributed.stopped_by_signal():
             # A peer stopped by the same signal broke a collective first: still an interrupt.
             _interrupted(run)

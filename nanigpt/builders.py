@@ -31,14 +31,14 @@ from nanigpt.optim.config import SGD, AdamW, Muon, ScheduleConfig
 from nanigpt.optim.groups import decay_groups, is_sharded, linear_matrices
 from nanigpt.optim.muon import MuonWithAdamW
 from nanigpt.optim.schedule import LRSchedule, lr_schedule
-from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
+from nanigpt.training.config import EvalConfig, PrecisionConfig, TrainConfig
 
 # Struct types that have no builder of their own: the training loop reads their fields.
 CONSUMED_BY_LOOP: dict[type, str] = {
-    RunConfig: "nanigpt.train.train: the root; it builds each section",
+    RunConfig: "nanigpt.training.train: the root; it builds each section",
     TrainConfig: "the training loop: steps, batch, seed, gradient clipping",
     EvalConfig: "the training loop: when and how much to evaluate",
-    PrecisionConfig: "the training loop (autocast) and nanigpt.train.fp8.convert",
+    PrecisionConfig: "the training loop (autocast) and nanigpt.training.fp8.convert",
 }
 
 

@@ -293,7 +293,7 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
       nanigpt sample 3f2a --temperature 0.8 --top-k 40 --seed 1
     """
     from nanigpt.conf._store import RunStore
-    from nanigpt.train.sample import check_args, sample as sample_text
+    from nanigpt.training.sampling import check_args, sample as sample_text
 
     # Bad flags and a tampered run are refused before torch even loads.
     check_args(tokens, temperature, top_k)

@@ -9,7 +9,7 @@ from nanigpt.conf._struct import Config
 from nanigpt.data.config import BuiltinData, DataConfig, ShardData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, OptimConfig, ScheduleConfig
-from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
+from nanigpt.training.config import EvalConfig, PrecisionConfig, TrainConfig
 
 # Bump when a change to the schema moves the hash of an existing config.
 SCHEMA_VERSION = 1

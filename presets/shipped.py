@@ -14,7 +14,7 @@ from nanigpt.config import L, RunConfig
 from nanigpt.data.config import ShardData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, Muon, ScheduleConfig
-from nanigpt.train.config import EvalConfig, TrainConfig
+from nanigpt.training.config import EvalConfig, TrainConfig
 
 
 @preset

@@ -13,7 +13,7 @@ from nanigpt.conf import Config
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
 from nanigpt.optim.config import SGD, AdamW, Muon, ScheduleConfig
-from nanigpt.train.config import TrainConfig
+from nanigpt.training.config import TrainConfig
 
 torch.set_num_threads(1)
 

@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nanigpt.train import checkpoint as ckpt
-from nanigpt.train.checkpoint import CheckpointError
+from nanigpt.training import checkpoint as ckpt
+from nanigpt.training.checkpoint import CheckpointError
 
 HASH = "0123456789abcdef0123456789abcdef"
 

@@ -594,7 +594,7 @@ def test_train_flag_defaults_are_runtime_options_defaults():
     """The flags are declared in click (so --help needs no msgspec); RuntimeOptions is the truth."""
     import msgspec
 
-    from nanigpt.train.runtime import RuntimeOptions
+    from nanigpt.training.runtime import RuntimeOptions
 
     params = {p.name: p for p in cli.commands["train"].params}
     for f in msgspec.structs.fields(RuntimeOptions):

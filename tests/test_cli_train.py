@@ -58,7 +58,7 @@ def runs(tmp_path):
 def shutdowns(monkeypatch) -> list[int]:
     """Counts the CLI's calls of `distributed.shutdown`: a torchrun job must leave its process
     group on every exit path, or gloo can abort the process at exit."""
-    from nanigpt.train import distributed
+    from nanigpt.training import distributed
 
     calls: list[int] = []
     real = distributed.shutdown
@@ -75,7 +75,7 @@ def test_dry_run_describes_the_run_and_creates_nothing(runs, text):
     r = invoke(["train", *spec(text), "--dry-run"], runs)
     assert r.exit_code == 0, r.stderr
     res = resolve(spec(text))
-    from nanigpt.train import describe
+    from nanigpt.training.sizes import describe
 
     d = describe(res.config)
     lines = r.stdout.splitlines()
@@ -250,12 +250,12 @@ def test_a_diverged_run_is_recorded_failed_in_one_line_and_exits_1(runs, text, s
 
 
 def test_an_unexpected_failure_keeps_its_traceback(runs, text, monkeypatch, shutdowns):
-    import nanigpt.train
+    import nanigpt.training.loop
 
     def broken(*args, **kw):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(nanigpt.train, "train", broken, raising=False)
+    monkeypatch.setattr(nanigpt.training.loop, "train", broken)
     r = invoke(["train", *spec(text)], runs)
     res = resolve(spec(text))
     run = RunStore(runs).run(res.hash)

@@ -44,7 +44,7 @@ from nanigpt.conf._types import floats_finite, reachable_types, spec_of
 from nanigpt.config import L, RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import AdamW, Muon
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training.runtime import RuntimeOptions
 
 # -- the grammar -------------------------------------------------------------------------------
 

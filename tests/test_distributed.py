@@ -19,8 +19,8 @@ import torch
 
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
-from nanigpt.train import distributed as D
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training import distributed as D
+from nanigpt.training.runtime import RuntimeOptions
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=256)

@@ -16,9 +16,9 @@ from nanigpt.conf import ConfigError, resolve
 from nanigpt.conf._store import RunStore
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
-from nanigpt.train import fp8
-from nanigpt.train.config import PrecisionConfig
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training import fp8
+from nanigpt.training.config import PrecisionConfig
+from nanigpt.training.runtime import RuntimeOptions
 
 CPU = torch.device("cpu")
 ON = PrecisionConfig(fp8=True)
@@ -163,8 +163,8 @@ def test_import_and_conversion_are_quiet_and_say_emulated_once() -> None:
         import torch
         from nanigpt.model.config import GPTConfig
         from nanigpt.model.gpt import GPT
-        from nanigpt.train import fp8
-        from nanigpt.train.config import PrecisionConfig
+        from nanigpt.training import fp8
+        from nanigpt.training.config import PrecisionConfig
         model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16))
         fp8.convert(model, PrecisionConfig(fp8=True), torch.device("cpu"))
         _, loss = model(torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 16, dtype=torch.long))
@@ -185,7 +185,7 @@ def test_import_and_conversion_are_quiet_and_say_emulated_once() -> None:
 
 def trained_losses(tokens: list[str], root: Path) -> tuple[list[float], dict]:
     """Train `tokens` with the real trainer into a run under `root`; per-step losses and attempt."""
-    from nanigpt.train import train
+    from nanigpt.training.loop import train
 
     r = resolve(tokens)
     run, _ = RunStore(root).create(r.hash, r.canonical, {"tokens": tokens, "start": r.start, "blame": {}})

@@ -1,4 +1,4 @@
-"""The host process's allocator tuning (nanigpt.train.host): fewer page faults, same numbers."""
+"""The host process's allocator tuning (nanigpt.training.host): fewer page faults, same numbers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0
 _STEPS = textwrap.dedent("""
     import json, resource, sys, torch
     torch.set_num_threads(1)
-    from nanigpt.train import host
+    from nanigpt.training import host
     record = host.tune_malloc(sys.argv[1] == "on")
     from nanigpt.model.config import GPTConfig
     from nanigpt.model.gpt import GPT
@@ -67,7 +67,7 @@ def test_tuned_malloc_takes_far_fewer_page_faults_and_trains_the_same_numbers():
 def test_tuning_is_applied_once_and_reported_even_to_a_later_run_that_asked_for_none():
     code = textwrap.dedent("""
         import json
-        from nanigpt.train import host
+        from nanigpt.training import host
         first = host.tune_malloc()
         print(json.dumps([first, host.tune_malloc(), host.tune_malloc(False), first is host.tune_malloc()]))
     """)
@@ -85,13 +85,13 @@ _CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx2 
      ("avx512f", "none"), ("", "none")],
 )
 def test_cpu_bf16_units_reads_the_cpu_flags(extra, units):
-    from nanigpt.train.host import cpu_bf16_units
+    from nanigpt.training.host import cpu_bf16_units
 
     assert cpu_bf16_units(_CPUINFO.format(extra=extra)) == units
 
 
 def test_cpu_bf16_units_is_unknown_without_a_flags_line():
-    from nanigpt.train.host import cpu_bf16_units
+    from nanigpt.training.host import cpu_bf16_units
 
     assert cpu_bf16_units("processor\t: 0\n") == "unknown"
 
@@ -101,9 +101,10 @@ def test_bf16_autocast_on_a_cpu_without_amx_says_float32_is_faster(tmp_path, mon
     import io
 
     from nanigpt.data.config import TextData
-    from nanigpt.train import host, train
-    from nanigpt.train.config import PrecisionConfig
-    from nanigpt.train.runtime import RuntimeOptions
+    from nanigpt.training import host
+    from nanigpt.training.loop import train
+    from nanigpt.training.config import PrecisionConfig
+    from nanigpt.training.runtime import RuntimeOptions
     from trainkit import tiny, write_text
 
     monkeypatch.setattr(host, "cpu_bf16_units", lambda: units)

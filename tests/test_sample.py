@@ -10,10 +10,10 @@ import torch
 from nanigpt.conf._errors import ConfigError
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.model.config import GPTConfig
-from nanigpt.train import train
-from nanigpt.train.config import TrainConfig
-from nanigpt.train.runtime import RuntimeOptions
-from nanigpt.train.sample import sample
+from nanigpt.training.loop import train
+from nanigpt.training.config import TrainConfig
+from nanigpt.training.runtime import RuntimeOptions
+from nanigpt.training.sampling import sample
 from trainkit import make_run, tiny, write_text
 
 

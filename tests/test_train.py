@@ -21,10 +21,10 @@ from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import SGD, Muon, ScheduleConfig
-from nanigpt.train import checkpoint as ckpt
-from nanigpt.train import train
-from nanigpt.train.config import EvalConfig, PrecisionConfig, TrainConfig
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training import checkpoint as ckpt
+from nanigpt.training.loop import train
+from nanigpt.training.config import EvalConfig, PrecisionConfig, TrainConfig
+from nanigpt.training.runtime import RuntimeOptions
 from trainkit import final_weights, make_run, tiny, write_text
 
 
@@ -112,8 +112,8 @@ torch.set_num_threads(1)
 from pathlib import Path
 from nanigpt.conf._store import RunStore
 from nanigpt.config import RunConfig
-from nanigpt.train import train
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training.loop import train
+from nanigpt.training.runtime import RuntimeOptions
 cfg = msgspec.json.decode(Path(sys.argv[1]).read_bytes(), type=RunConfig)
 run = RunStore(Path(sys.argv[2])).run(sys.argv[3])
 train(cfg, RuntimeOptions(checkpoint_every=int(sys.argv[4]), keep_checkpoints=2), run, out=sys.stderr)

@@ -15,9 +15,9 @@ import torch
 
 from nanigpt.conf import resolve
 from nanigpt.conf._store import RunStore
-from nanigpt.train import checkpoint as ckpt
-from nanigpt.train import train
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training import checkpoint as ckpt
+from nanigpt.training.loop import train
+from nanigpt.training.runtime import RuntimeOptions
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = ["preset:tiny", "train.steps=12", "schedule.warmup_steps=2", "eval.interval=4"]
@@ -89,7 +89,7 @@ def test_fsdp_whole_val_eval_with_uneven_rank_shares(tmp_path):
 
 
 def test_sampling_reads_an_fsdp_runs_sharded_checkpoint(tmp_path):
-    from nanigpt.train.sample import sample
+    from nanigpt.training.sampling import sample
 
     nanigpt_train(tmp_path, "--parallel", "fsdp", nproc=2)
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]

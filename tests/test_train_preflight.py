@@ -15,9 +15,9 @@ from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import ScheduleConfig
-from nanigpt.train.config import TrainConfig
-from nanigpt.train.preflight import MAX_MICRO_SEQUENCES, MAX_MICRO_TOKENS, micro_batch_for, preflight
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training.config import TrainConfig
+from nanigpt.training.preflight import MAX_MICRO_SEQUENCES, MAX_MICRO_TOKENS, micro_batch_for, check_run
+from nanigpt.training.runtime import RuntimeOptions
 
 
 def cfg(block_size: int = 64, batch_tokens: int = 64 * 12, data=None) -> RunConfig:
@@ -30,7 +30,7 @@ def cfg(block_size: int = 64, batch_tokens: int = 64 * 12, data=None) -> RunConf
 
 
 def test_preflight_imports_no_torch():
-    code = "import sys, nanigpt.train, nanigpt.train.preflight; assert 'torch' not in sys.modules, 'torch loaded'"
+    code = "import sys, nanigpt.training, nanigpt.training.preflight; assert 'torch' not in sys.modules, 'torch loaded'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -40,8 +40,8 @@ def test_the_device_check_loads_torch_only_when_the_answer_could_be_no():
     code = (
         "import os, sys\n"
         "from nanigpt.config import RunConfig\n"
-        "from nanigpt.train.preflight import check_device\n"
-        "from nanigpt.train.runtime import RuntimeOptions\n"
+        "from nanigpt.training.preflight import check_device\n"
+        "from nanigpt.training.runtime import RuntimeOptions\n"
         "os.environ.pop('LOCAL_RANK', None)\n"
         "check_device(RunConfig(), RuntimeOptions(device='auto'))\n"
         "check_device(RunConfig(), RuntimeOptions(device='cpu'))\n"
@@ -83,7 +83,7 @@ def test_explicit_micro_batch_must_divide_the_per_process_sequences():
 
 def test_batch_that_does_not_split_over_processes_suggests_batch_tokens():
     with pytest.raises(ConfigError) as e:
-        preflight(cfg(batch_tokens=64 * 12), RuntimeOptions(), 5)
+        check_run(cfg(batch_tokens=64 * 12), RuntimeOptions(), 5)
     assert e.value.path == "train.batch_tokens"
     assert "12 sequences of `model.block_size`=64, which do not split evenly over 5 processes" in str(e.value)
     assert "try train.batch_tokens=640 or 960" in str(e.value)
@@ -91,39 +91,39 @@ def test_batch_that_does_not_split_over_processes_suggests_batch_tokens():
 
 def test_preflight_checks_text_data_exists_and_fits(tmp_path):
     with pytest.raises(ConfigError, match=r"`data.path`=.*does not exist"):
-        preflight(cfg(data=TextData(path=str(tmp_path / "none.txt"))), RuntimeOptions(), 1)
+        check_run(cfg(data=TextData(path=str(tmp_path / "none.txt"))), RuntimeOptions(), 1)
     f = tmp_path / "a.txt"
     f.write_bytes(b"ab" * 300)  # val: 60 tokens, less than 64 + 1
     with pytest.raises(ConfigError, match=r"val split .* 60 tokens.*model.block_size<=59"):
-        preflight(cfg(data=TextData(path=str(f))), RuntimeOptions(), 1)
+        check_run(cfg(data=TextData(path=str(f))), RuntimeOptions(), 1)
     f.write_bytes(b"ab" * 400)
-    preflight(cfg(data=TextData(path=str(f))), RuntimeOptions(), 1)
+    check_run(cfg(data=TextData(path=str(f))), RuntimeOptions(), 1)
 
 
 def test_preflight_checks_shard_sizes(tmp_path):
     (tmp_path / "odd.bin").write_bytes(b"\x00" * 5)
     with pytest.raises(ConfigError, match=r"5 bytes, not a whole number of uint16 tokens"):
-        preflight(cfg(data=ShardData(train=str(tmp_path / "odd.bin"))), RuntimeOptions(), 1)
+        check_run(cfg(data=ShardData(train=str(tmp_path / "odd.bin"))), RuntimeOptions(), 1)
     (tmp_path / "t.bin").write_bytes(array.array("H", range(1000)).tobytes())
     (tmp_path / "v.bin").write_bytes(array.array("H", range(10)).tobytes())
     with pytest.raises(ConfigError) as e:
-        preflight(cfg(data=ShardData(train=str(tmp_path / "t.bin"), val=str(tmp_path / "v.bin"))), RuntimeOptions(), 1)
+        check_run(cfg(data=ShardData(train=str(tmp_path / "t.bin"), val=str(tmp_path / "v.bin"))), RuntimeOptions(), 1)
     assert e.value.path == "model.block_size" and "`data.val`=" in str(e.value)
 
 
 def test_preflight_checks_the_builtin_corpus_fits_the_context():
-    preflight(cfg(), RuntimeOptions(), 1)
+    check_run(cfg(), RuntimeOptions(), 1)
     with pytest.raises(ConfigError) as e:
-        preflight(cfg(block_size=200_000, batch_tokens=200_000), RuntimeOptions(), 1)
+        check_run(cfg(block_size=200_000, batch_tokens=200_000), RuntimeOptions(), 1)
     assert e.value.path == "model.block_size" and "`data`='builtin'" in str(e.value)
 
 
 def test_special_files_are_not_data(tmp_path):
     with pytest.raises(ConfigError) as e:
-        preflight(cfg(data=TextData(path="/dev/null")), RuntimeOptions(), 1)
+        check_run(cfg(data=TextData(path="/dev/null")), RuntimeOptions(), 1)
     assert str(e.value).startswith("`data.path`='/dev/null' is not a regular file or a folder (")
     with pytest.raises(ConfigError, match=r"`data.train`='/dev/zero' is not a regular file"):
-        preflight(cfg(data=ShardData(train="/dev/zero")), RuntimeOptions(), 1)
+        check_run(cfg(data=ShardData(train="/dev/zero")), RuntimeOptions(), 1)
 
 
 def test_muon_is_refused_where_fsdp_shards_its_matrices():
@@ -131,20 +131,20 @@ def test_muon_is_refused_where_fsdp_shards_its_matrices():
 
     muon = RunConfig(**{**{f: getattr(cfg(), f) for f in ("model", "train", "schedule")}, "optim": Muon()})
     with pytest.raises(ConfigError) as e:
-        preflight(muon, RuntimeOptions(parallel="fsdp"), 2)
+        check_run(muon, RuntimeOptions(parallel="fsdp"), 2)
     assert e.value.path == "optim.type" and str(e.value) == (
         "`optim`=muon cannot train with `--parallel`=fsdp: Muon orthogonalizes each whole weight matrix, and FSDP "
         "shards them across the processes (use --parallel ddp, or optim=adamw)"
     )
-    preflight(muon, RuntimeOptions(parallel="ddp"), 2)
-    preflight(muon, RuntimeOptions(parallel="fsdp"), 1)  # one plain process: nothing is sharded
-    preflight(cfg(), RuntimeOptions(parallel="fsdp"), 2)
+    check_run(muon, RuntimeOptions(parallel="ddp"), 2)
+    check_run(muon, RuntimeOptions(parallel="fsdp"), 1)  # one plain process: nothing is sharded
+    check_run(cfg(), RuntimeOptions(parallel="fsdp"), 2)
 
 
 def test_check_device_names_the_flag_and_creates_nothing():
     import torch
 
-    from nanigpt.train.preflight import check_device
+    from nanigpt.training.preflight import check_device
 
     check_device(cfg(), RuntimeOptions(device="cpu"))
     check_device(cfg(), RuntimeOptions(device="auto"))
@@ -154,7 +154,7 @@ def test_check_device_names_the_flag_and_creates_nothing():
         with pytest.raises(ConfigError, match=r"^`--device`='mps' but torch sees no MPS device"):
             check_device(cfg(), RuntimeOptions(device="mps"))
     if not torch.cuda.is_available():
-        from nanigpt.train.config import PrecisionConfig
+        from nanigpt.training.config import PrecisionConfig
 
         strict = RunConfig(**{f: getattr(cfg(), f) for f in ("model", "train", "schedule")},
                            precision=PrecisionConfig(fp8=True, fp8_allow_emulation=False))

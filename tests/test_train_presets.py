@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from nanigpt.conf import resolve
-from nanigpt.train import describe, train
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training.loop import train
+from nanigpt.training.sizes import describe
+from nanigpt.training.runtime import RuntimeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 

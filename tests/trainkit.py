@@ -12,8 +12,8 @@ from nanigpt.conf._store import RunDir, RunStore
 from nanigpt.config import RunConfig
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, ScheduleConfig
-from nanigpt.train import checkpoint as ckpt
-from nanigpt.train.config import EvalConfig, TrainConfig
+from nanigpt.training import checkpoint as ckpt
+from nanigpt.training.config import EvalConfig, TrainConfig
 
 WORDS = (
     "the king and queen of the castle spoke to a friend who was not there, "

@@ -11,7 +11,7 @@ from nanigpt.config import RunConfig
 from nanigpt.data.config import TextData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import Muon, ScheduleConfig
-from nanigpt.train.config import EvalConfig, TrainConfig
+from nanigpt.training.config import EvalConfig, TrainConfig
 
 SHAKESPEARE = "../shared/data/tinyshakespeare.txt"
 

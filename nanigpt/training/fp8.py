@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from nanigpt.conf._errors import ConfigError
-from nanigpt.train.config import PrecisionConfig
+from nanigpt.training.config import PrecisionConfig
 
 __all__ = ["Fp8Report", "check_device", "convert", "fp8_targets"]
 

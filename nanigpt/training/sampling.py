@@ -36,7 +36,7 @@ def check_args(tokens: int, temperature: float, top_k: int | None) -> None:
 def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
     """(config, model in eval mode, step) from `run`'s newest checkpoint."""
     from nanigpt.builders import build
-    from nanigpt.train import checkpoint as ckpt
+    from nanigpt.training import checkpoint as ckpt
 
     found = ckpt.find(run.checkpoint_dir, config_hash=run.hash)
     if found is None:
@@ -55,7 +55,7 @@ def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Modu
     if found.sharded:
         # An FSDP run's shards: torch.distributed.checkpoint reassembles them in this one process,
         # together with the optimizer's (which sampling then drops).
-        from nanigpt.train import distributed
+        from nanigpt.training import distributed
 
         distributed.load_sharded(found.path, model, build(cfg.optim, model=model))
     else:
@@ -80,7 +80,7 @@ def sample(
     import torch
 
     from nanigpt.data.tokenizer import decode, encode
-    from nanigpt.train.distributed import pick_device
+    from nanigpt.training.distributed import pick_device
 
     check_args(tokens, temperature, top_k)
     dev = pick_device(device)

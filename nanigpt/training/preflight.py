@@ -18,7 +18,7 @@ from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_fil
 
 if TYPE_CHECKING:  # nanigpt.config imports this package (for TrainConfig): no import cycle at run time
     from nanigpt.config import RunConfig
-    from nanigpt.train.runtime import RuntimeOptions
+    from nanigpt.training.runtime import RuntimeOptions
 
 # Default micro batch cap: enough rows to keep a GPU busy at small context, and few enough
 # activation tokens (~16k) that a small GPT's backward fits any device we target.
@@ -108,7 +108,7 @@ def check_parallel(cfg: RunConfig, rt: RuntimeOptions, *, sharded: bool) -> None
         )
 
 
-def preflight(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
+def check_run(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
     """Raise `ConfigError` if this run cannot start here: missing or too-small data, a global batch
     that does not split over `world_size` processes and the micro batch, an optimizer that FSDP's
     sharded parameters do not support."""
@@ -131,7 +131,7 @@ def check_device(cfg: RunConfig, rt: RuntimeOptions) -> None:
         # One plain process (torchrun sets LOCAL_RANK in each worker) has a CPU, and auto picks
         # what exists: a finished or busy run is answered without torch's start-up.
         return
-    from nanigpt.train import distributed, fp8
+    from nanigpt.training import distributed, fp8
 
     torchrun = distributed.launched_by_torchrun()
     local_rank, local_world = distributed.torchrun_ranks()

@@ -24,7 +24,7 @@ from nanigpt.conf._atomic import atomic_writer
 FORMAT = 1
 # step_00001000.pt is a whole checkpoint; step_00001000/ a sharded one (FSDP, one shard per rank).
 _NAME = re.compile(r"^step_(\d{8,})(\.pt)?$")
-_SHARDED_META = "meta.pt"  # what nanigpt.train.distributed.save_sharded writes beside the shards
+_SHARDED_META = "meta.pt"  # what nanigpt.training.distributed.save_sharded writes beside the shards
 
 
 class CheckpointError(ConfigError):
@@ -127,7 +127,7 @@ def save_sharded(directory: Path, model: torch.nn.Module, optimizer: torch.optim
                  meta: dict[str, Any], *, keep: int) -> Path:
     """The FSDP form of `save`: every rank writes its shards (call on every rank); `meta` is the
     rest of the state, as in `save`, without model and optimizer."""
-    from nanigpt.train import distributed
+    from nanigpt.training import distributed
 
     meta = {**meta, "format": FORMAT}
     meta["digest"] = digest(meta)

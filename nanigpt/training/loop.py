@@ -24,9 +24,9 @@ import xxhash
 from nanigpt.conf._errors import ConfigError
 from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
-from nanigpt.train import checkpoint as ckpt
-from nanigpt.train.preflight import global_sequences, micro_batch_for, preflight
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training import checkpoint as ckpt
+from nanigpt.training.preflight import global_sequences, micro_batch_for, check_run
+from nanigpt.training.runtime import RuntimeOptions
 
 _PROGRESS_EVERY_S = 0.2  # progress line refresh: often enough to feel live, cheap on a terminal
 
@@ -177,7 +177,7 @@ def train(
     with the inputs, before the first step.
     """
     from nanigpt.builders import build
-    from nanigpt.train import distributed, host
+    from nanigpt.training import distributed, host
 
     t_start = time.perf_counter()
     # Idempotent: the CLI may have joined the torchrun job already to learn the world size.
@@ -189,7 +189,7 @@ def train(
     if device.type == "cpu":
         attempt["malloc"] = host.tune_malloc(rt.tune_malloc)
 
-    preflight(cfg, rt, world)
+    check_run(cfg, rt, world)
     if device.type == "cpu" and cfg.precision.autocast == "bfloat16":
         attempt["cpu_bf16"] = units = host.cpu_bf16_units()
         if units in ("none", "avx512_bf16") and main:
@@ -242,7 +242,7 @@ def train(
     model = build(cfg.model, generator=torch.Generator().manual_seed(_seed_for(cfg.train.seed, "init", 0)))
     model.to(device)
     if cfg.precision.fp8:
-        from nanigpt.train import fp8
+        from nanigpt.training import fp8
 
         # Only rank 0 speaks; the others' notices would repeat it world_size times.
         report = fp8.convert(model, cfg.precision, device, out=out if main else io.StringIO())

@@ -32,7 +32,7 @@ from torch import nn
 
 from nanigpt.conf._errors import ConfigError
 from nanigpt.conf._atomic import atomic_writer, fsync_dir
-from nanigpt.train.runtime import RuntimeOptions
+from nanigpt.training.runtime import RuntimeOptions
 
 __all__ = [
     "DEFAULT_TIMEOUT",
