@@ -59,8 +59,8 @@ def _wide_config(seed: int, sections: int = 30, subsections: int = 30, leaves: i
 
 
 def setup(tmp: Path) -> dict[str, list[str]]:
-    from nanigpt.conf import resolve
-    from nanigpt.conf._store import RunStore, now_iso
+    from nanigpt.config import resolve
+    from nanigpt.store.rundir import RunStore, now_iso
 
     small = tmp / "runs"
     store = RunStore(small)

@@ -87,7 +87,7 @@ def flops_per_token(tokens: list[str]) -> tuple[int, int]:
     """(training FLOPs per token, parameters) of the model a spec resolves to, built on meta."""
     import torch
 
-    from nanigpt.conf import resolve
+    from nanigpt.config import resolve
     from nanigpt.model.gpt import GPT
 
     cfg = resolve(tokens).config.model

@@ -75,8 +75,8 @@ def _table(title: str, header: list[str], rows: list[list[str]], notes: list[str
 _NANIGPT_THROUGHPUT = """
 import io, json, sys, tempfile
 from pathlib import Path
-from nanigpt.conf._canon import canonical_bytes, config_hash
-from nanigpt.conf._store import RunStore
+from nanigpt.conf import canonical_bytes, config_hash
+from nanigpt.store.rundir import RunStore
 from nanigpt.config import RunConfig
 from nanigpt.data.config import TextData
 from nanigpt.model.config import GPTConfig

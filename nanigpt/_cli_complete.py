@@ -299,7 +299,8 @@ class _Schema:
 
 
 def _presets_dirs(pkg: Path) -> list[Path]:
-    """Where the registry looks for presets (conf._registry.default_paths), without importing it."""
+    """Where `nanigpt.config.preset_dirs` looks for presets, without importing the config modules
+    (the cache key is made on every completion, before the cache is read)."""
     dirs = [pkg / "_presets", pkg.parent / "presets", Path.cwd() / "presets"]
     dirs += [Path(d) for d in os.environ.get("NANIGPT_PRESETS", "").split(os.pathsep) if d]
     return dirs
@@ -375,7 +376,7 @@ def build_completion_data() -> dict:
     import types
     import typing
 
-    from nanigpt.conf._types import LEAF, UNION, spec_of
+    from nanigpt.conf._types import LEAF, UNION, spec_of  # the schema's field tables
     from nanigpt.config import RunConfig
 
     values: dict[str, list[str]] = {}
@@ -411,9 +412,9 @@ def build_completion_data() -> dict:
     walk(RunConfig, "")
     bare = {n: next(iter(ps)) for n, ps in by_name.items() if len(ps) == 1 and "." in next(iter(ps))}
     try:
-        from nanigpt.conf._registry import default_registry
+        from nanigpt.config import load_registry
 
-        reg = default_registry()
+        reg = load_registry()
         presets = [[n, e.summary] for n, e in reg.presets.items()]
         patches = [[f"+{n}:" if hasattr(e, "usage") else f"+{n}", e.summary] for n, e in reg.patches.items()]
     except Exception:  # a broken presets file must not break the shell; `nanigpt presets` says why

@@ -18,8 +18,9 @@ from typing import Any
 import click
 import msgspec
 
-from nanigpt.conf._store import SHORT_LEN, RunDir, RunStore
-from nanigpt.conf._struct import TAG_FIELD
+from nanigpt.store import RunDir, RunStore, describe_status, format_loss
+from nanigpt.store.recipe import flatten, recipe_set
+from nanigpt.conf import TAG_FIELD, ConfigError, format_value, short_hash
 
 _HASHLIKE = re.compile(r"[0-9a-fA-F]{4,32}")
 _MARKS = {"changed": "~", "added": "+", "removed": "-"}
@@ -58,13 +59,7 @@ def echo_json(doc: Any) -> None:
 
 def fmt(v: Any) -> str:
     """A stored value as the command line would take it back."""
-    from nanigpt.conf._values import format_value
-
     return format_value(v)
-
-
-def fmt_loss(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
 def age(iso: str | None, now: float | None = None) -> str:
@@ -84,48 +79,7 @@ def age(iso: str | None, now: float | None = None) -> str:
     return f"{int(s)}s"
 
 
-def flatten(cfg: dict, prefix: str = "") -> dict[str, Any]:
-    """Leaf path -> value of a nested config dict (lists are leaves, as tuples are fields)."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        p = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, p + "."))
-        else:
-            out[p] = v
-    return out
-
-
 # --- the two kinds of target: a stored run, or a spec -----------------------------------------
-
-
-def _same(a: Any, b: Any) -> bool:
-    # `True == 1` and `1 == 1.0` in Python; a value of another JSON type is another value.
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_same, a, b))
-    return type(a) is type(b) and a == b
-
-
-def set_by_recipe(config: dict, start: dict) -> list[str]:
-    """The leaves of `config` whose value differs from the start's (or that the start lacks: a
-    switched variant's fields). A token that set a value back to the preset's sets nothing."""
-    base = flatten(start)
-    return sorted(p for p, v in flatten(config).items() if p not in base or not _same(base[p], v))
-
-
-def recipe_set(r: Any, store: RunStore) -> list[str] | None:
-    """`set_by_recipe` of a resolved spec against its starting preset (or run); None if the start
-    no longer resolves on its own (then the blame decides what the recipe set)."""
-    if not r.start:
-        return None
-    from nanigpt.conf import resolve
-    from nanigpt.conf._errors import ConfigError
-
-    try:
-        start = resolve([r.start], runs=store)
-    except ConfigError:
-        return None
-    return set_by_recipe(msgspec.json.decode(r.canonical), msgspec.json.decode(start.canonical))
 
 
 class Target:
@@ -149,7 +103,7 @@ class Target:
 
     @property
     def short(self) -> str:
-        return self.hash[:SHORT_LEN]
+        return short_hash(self.hash)
 
     @property
     def recipe(self) -> str:
@@ -172,13 +126,14 @@ def load_target(store: RunStore, words: list[str]) -> Target:
         marked = recipe.get("set_by_recipe")
         return Target(stored.hash, stored.config_dict(), list(recipe["tokens"]), recipe.get("start") or "",
                       recipe.get("blame") or {}, stored, marked if isinstance(marked, list) else None)
-    from nanigpt.conf import resolve
+    from nanigpt.config import load_registry, resolve
 
-    r = resolve(list(words), runs=store)
+    registry = load_registry()
+    r = resolve(list(words), runs=store, registry=registry)
     cfg = msgspec.json.decode(r.canonical)
     path = store.root / r.hash
     run = RunDir(path, r.hash) if path.is_dir() else None
-    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, recipe_set(r, store))
+    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, recipe_set(r, store, registry))
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -224,29 +179,6 @@ def render_config(t: Target, out: Out, *, blame: bool) -> list[str]:
     return lines
 
 
-def status_line(st: dict | None) -> str:
-    if st is None:
-        return "not trained yet"
-    state = st["state"]
-    step, steps = st.get("step") or 0, st.get("steps")
-    at = f"{step}/{steps}" if steps else f"{step}"
-    losses = "".join(
-        f", {name} loss {fmt_loss(st[key])}" for name, key in (("train", "train_loss"), ("val", "val_loss"))
-        if st.get(key) is not None
-    )
-    if state == "created":
-        return "created, not started"
-    if state == "running":
-        from nanigpt.conf._store import describe_holder
-
-        return f"running: step {at}{losses} ({describe_holder(st.get('holder'))})"
-    if state == "interrupted":
-        return f"interrupted at step {at}{losses} (train it again to resume)"
-    if state == "failed":
-        return f"failed at step {at}{losses}: {st.get('error') or 'unknown error'}"
-    return f"finished: {at} steps{losses}"
-
-
 def attempt_lines(attempts: list[dict]) -> list[str]:
     """One aligned row per attempt: number, start, outcome and step, device x processes, code, host."""
     rows = []
@@ -290,7 +222,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
     lines = [
         f"run       {out.style(t.short, fg='yellow', bold=True)}  {store.root / t.hash}",
         f"recipe    {t.recipe}",
-        f"status    {out.style(status_line(st), fg=_STATE_COLOR.get(st['state']) if st else None)}",
+        f"status    {out.style(describe_status(st), fg=_STATE_COLOR.get(st['state']) if st else None)}",
     ]
     if st is not None:
         lines.append(f"created   {st.get('created') or '?'}")
@@ -311,9 +243,7 @@ def _target_of_word(store: RunStore, word: str) -> Target:
     try:
         words = shlex.split(word)
     except ValueError as e:
-        from nanigpt.conf._errors import ConfigError
-
-        raise ConfigError(f"cannot split the spec {word!r}: {e}", suggestion="check its quotes") from None
+            raise ConfigError(f"cannot split the spec {word!r}: {e}", suggestion="check its quotes") from None
     return load_target(store, words)
 
 
@@ -425,7 +355,7 @@ def runs_command(*, as_json: bool, runs_dir: Path) -> None:
             table.append((r["short"], "unreadable", "", "", "", r["problem"]))
             continue
         steps = f"{r.get('step') or 0}/{r['steps']}" if r.get("steps") else str(r.get("step") or 0)
-        val = fmt_loss(r["val_loss"]) if r.get("val_loss") is not None else "-"
+        val = format_loss(r["val_loss"]) if r.get("val_loss") is not None else "-"
         table.append((r["short"], r["state"], steps, val, age(r.get("created"), now), r.get("recipe") or ""))
     head = ("hash", "status", "steps", "val loss", "age", "recipe")
     w = [max(len(head[i]), *(len(row[i]) for row in table)) for i in range(5)]
@@ -451,7 +381,7 @@ def _where(source: str | None) -> str:
     """A presets file as the user can open it: relative to here if below, marked if shipped."""
     if not source:
         return "?"
-    from nanigpt.conf._registry import shipped_dir
+    from nanigpt.config import shipped_presets
 
     p = Path(source)
     try:
@@ -459,16 +389,16 @@ def _where(source: str | None) -> str:
     except ValueError:
         shown = str(p)
     try:
-        p.relative_to(shipped_dir().resolve())
+        p.relative_to(shipped_presets().resolve())
         return f"{shown} (shipped)"
     except (ValueError, Exception):
         return shown
 
 
 def registry_command(kind: str, *, as_json: bool) -> None:
-    from nanigpt.conf._registry import default_registry
+    from nanigpt.config import load_registry
 
-    reg = default_registry()
+    reg = load_registry()
     entries = list((reg.presets if kind == "presets" else reg.patches).values())
     rows: list[dict[str, Any]] = []
     for e in entries:
@@ -491,16 +421,15 @@ def registry_command(kind: str, *, as_json: bool) -> None:
 
 
 def fields_command(pattern: str | None, *, as_json: bool) -> None:
-    from nanigpt.conf._fields import field_table
+    from nanigpt.conf import field_table
+    from nanigpt.config import RunConfig
 
-    rows = field_table(pattern)
+    rows = field_table(RunConfig, pattern)
     if as_json:
         echo_json(rows)
         return
     if not rows:
-        from nanigpt.conf._errors import ConfigError
-
-        raise ConfigError(f"no field matches {pattern!r}", suggestion="`nanigpt fields` lists them all")
+            raise ConfigError(f"no field matches {pattern!r}", suggestion="`nanigpt fields` lists them all")
     out = Out()
     head = ("path", "variant", "type", "default", "description")
     cols = [(r["path"], r.get("variant") or "", r["type"], r["default"], r["description"]) for r in rows]

@@ -45,7 +45,7 @@ class _Group(click.Group):
         except Exception as e:
             # A ConfigError can only have been raised if its module is loaded: checking
             # sys.modules keeps the config machinery out of `--help`'s start-up.
-            store = sys.modules.get("nanigpt.conf._store")
+            store = sys.modules.get("nanigpt.store.rundir")
             if store is not None and isinstance(e, store.RunLocked):
                 raise Busy(str(e)) from None
             errors = sys.modules.get("nanigpt.conf._errors")
@@ -63,6 +63,35 @@ def _runs_option(f: Any) -> Any:
         show_default="$NANIGPT_RUNS_DIR, else ./runs",
         help="Where runs live.",
     )(f)
+
+
+def _flag_option(flag: Any) -> Any:
+    """The click option of one runtime flag (nanigpt.training.flags)."""
+    if flag.kind == "switch":
+        decl = f"{flag.option}/--no-{flag.option[2:]}"
+        return click.option(decl, flag.name, default=flag.default, show_default=True, help=flag.help)
+    if flag.kind == "tristate":  # unset is "auto"; the option gives the first and last choices
+        decl = f"{flag.option}/--no-{flag.option[2:]}"
+        return click.option(decl, flag.name, default=None, help=flag.help)
+    if flag.kind == "flag":
+        return click.option(flag.option, flag.name, is_flag=True, default=False, help=flag.help)
+    kind = click.Choice(flag.type) if isinstance(flag.type, tuple) else flag.type
+    return click.option(flag.option, flag.name, type=kind, default=flag.default, metavar=flag.metavar,
+                        show_default=flag.default is not None, help=flag.help)
+
+
+def _runtime_options(*names: str) -> Any:
+    """The runtime flags `names` (default: all of them), from the one table that declares them."""
+    from nanigpt.training.flags import BY_NAME, FLAGS
+
+    flags = [BY_NAME[n] for n in names] if names else FLAGS
+
+    def decorate(f: Any) -> Any:
+        for flag in reversed(flags):
+            f = _flag_option(flag)(f)
+        return f
+
+    return decorate
 
 
 def _spec_complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
@@ -116,23 +145,7 @@ def cli() -> None:
 @cli.command(context_settings=_CONTEXT, short_help="Resolve a spec, check it, train it into runs/<hash>/.")
 @click.argument("spec", nargs=-1, shell_complete=_spec_complete)
 @click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--micro-batch", type=int, default=None,
-              help="Sequences per forward/backward (default: as many as fit the batch).")
-@click.option("--compile/--no-compile", default=False, show_default=True, help="torch.compile the model.")
-@click.option("--tune-malloc/--no-tune-malloc", default=True, show_default=True,
-              help="On the CPU, keep freed memory for reuse instead of returning it to the system "
-                   "(glibc malloc thresholds): fewer page faults, faster steps, same numbers.")
-@click.option("--parallel", type=click.Choice(["ddp", "fsdp"]), default="ddp", show_default=True,
-              help="Multi-process strategy under torchrun.")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True, metavar="N",
-              help="Checkpoint every N steps (0 = only at the end).")
-@click.option("--keep-checkpoints", type=int, default=2, show_default=True, metavar="N",
-              help="How many recent checkpoints to keep.")
-@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
-@click.option("--fresh", is_flag=True, default=False,
-              help="Start an interrupted or failed run over: drop its checkpoints, mark its metrics superseded.")
-@click.option("--allow-data-change", is_flag=True, default=False, help="Resume even though the data's fingerprint changed.")
+@_runtime_options()
 @_runs_option
 def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) -> None:
     """Resolve SPEC, check it, and train it into runs/<hash>/.
@@ -281,7 +294,7 @@ def fields(pattern: str | None, as_json: bool) -> None:
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="0 is greedy.")
 @click.option("--top-k", type=int, default=None, help="Sample among the K most likely tokens only.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same text (on one device).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@_runtime_options("device")
 @_runs_option
 def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | None, seed: int, device: str,
            runs_dir: Path) -> None:
@@ -292,7 +305,7 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
       nanigpt sample 3f2a --prompt "ROMEO:" --tokens 200
       nanigpt sample 3f2a --temperature 0.8 --top-k 40 --seed 1
     """
-    from nanigpt.conf._store import RunStore
+    from nanigpt.store import RunStore
     from nanigpt.training.sampling import check_args, sample as sample_text
 
     # Bad flags and a tampered run are refused before torch even loads.

@@ -1,11 +1,21 @@
-"""The root of a training run's config: the experiment, the whole of it. Torch-free."""
+"""The root of a training run's config (the experiment, the whole of it) and naniGPT's binding of
+the generic machinery in `nanigpt.conf`: the root type, the default preset, the preset folders.
+Torch-free.
 
+    >>> r = resolve(["preset:tiny", "+large", "lr=1e-4"])
+    >>> r.config.model.n_layer, r.config.optim.lr, r.blame["optim.lr"], r.blame["train.seed"]
+    (4, 0.0001, 'lr=1e-4', 'preset:tiny')
+"""
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated
 
 from msgspec import Meta
 
-from nanigpt.conf._errors import CheckError
-from nanigpt.conf._struct import Config
+from nanigpt.conf import CheckError, Config, Lens, Registry, RegistryError, Resolved, RunSource
+from nanigpt.conf import resolve as resolve_with
 from nanigpt.data.config import BuiltinData, DataConfig, ShardData
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, OptimConfig, ScheduleConfig
@@ -85,6 +95,48 @@ class RunConfig(Config):
 
 
 # The lens on the whole run config: `L.optim.lr`, `L.model.n_layer` (checked when built).
-from nanigpt.conf._lens import Lens  # noqa: E402 - after RunConfig, which it needs
-
 L = Lens.root(RunConfig)
+
+# A spec with no start token starts here.
+DEFAULT_PRESET = "small"
+# Folders of the user's own presets files, separated by os.pathsep.
+PRESETS_ENV = "NANIGPT_PRESETS"
+
+
+def shipped_presets() -> Path:
+    """The presets that ship with naniGPT: package data when installed, `presets/` in a checkout."""
+    pkg = Path(__file__).resolve().parent
+    for d in (pkg / "_presets", pkg.parent / "presets"):
+        if d.is_dir():
+            return d
+    raise RegistryError(f"naniGPT's shipped presets are missing (looked in {pkg / '_presets'})")
+
+
+def preset_dirs(cwd: Path | None = None, env: str | None = None) -> tuple[Path, ...]:
+    """Where presets are looked for: shipped, then `./presets` of `cwd`, then each folder in
+    `env` (default: the working directory and $NANIGPT_PRESETS)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    env = os.environ.get(PRESETS_ENV, "") if env is None else env
+    out = [shipped_presets()]
+    if (cwd / "presets").is_dir():
+        out.append(cwd / "presets")
+    for d in filter(None, env.split(os.pathsep)):
+        if not Path(d).exists():
+            raise RegistryError(
+                f"{PRESETS_ENV} names `{d}`, which does not exist",
+                suggestion=f"{PRESETS_ENV} holds folders of presets files, separated by `{os.pathsep}`",
+            )
+        out.append(Path(d))
+    return tuple(dict.fromkeys(p.resolve() for p in out))
+
+
+def load_registry() -> Registry:
+    """The presets and patches of `preset_dirs()`, loaded now."""
+    return Registry.load(preset_dirs())
+
+
+def resolve(tokens: Iterable[str], *, runs: RunSource | None = None, registry: Registry | None = None) -> Resolved:
+    """Resolve a spec into a validated RunConfig with its hash and blame. Presets come from
+    `registry` (default: `load_registry()`, loaded now); `run:HASH` looks in `runs` (a RunStore)."""
+    reg = registry if registry is not None else load_registry()
+    return resolve_with(tokens, RunConfig, reg, runs=runs, default_preset=DEFAULT_PRESET)

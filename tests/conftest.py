@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-# Part of the test set-up, beside the checkout, never copied into it (DESIGN.md, Data).
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
-
 
 @pytest.fixture
 def one_thread():
@@ -23,11 +20,11 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def shakespeare() -> Path:
-    """The shared sample text; a test that needs it fails, rather than skips, when it is missing."""
-    if not SHAKESPEARE.is_file():
-        pytest.fail(
-            f"the sample text {SHAKESPEARE} is missing: the tests read it from ../shared/data/ beside the "
-            "checkout; restore it there"
-        )
-    return SHAKESPEARE
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in corpus as a plain text file: real text that every checkout has (the tests
+    need nothing beside the checkout)."""
+    from nanigpt.data.corpus import read_builtin
+
+    path = tmp_path_factory.mktemp("corpus") / "plays.txt"
+    path.write_bytes(read_builtin())
+    return path

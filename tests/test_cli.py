@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nanigpt.cli import cli
-from nanigpt.conf import canonical_bytes, config_hash, default_registry, resolve
-from nanigpt.conf._store import RunStore, now_iso
+from nanigpt.conf import canonical_bytes, config_hash
+from nanigpt.config import load_registry, resolve
+from nanigpt.store.rundir import RunStore, now_iso
 
 
 def invoke(args, runs, **env):
@@ -445,7 +446,7 @@ BAD = [
 @pytest.mark.parametrize(("spec", "message"), BAD, ids=[s for s, _ in BAD])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(runs, command, spec, message):
     r = invoke([command, *spec.split()], runs)
-    presets = ", ".join(default_registry().presets)  # the shipped presets may grow
+    presets = ", ".join(load_registry().presets)  # the shipped presets may grow
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message.format(runs=runs, presets=presets)}\n")
     assert not runs.exists()
 

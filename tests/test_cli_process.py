@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nanigpt.conf import canonical_bytes, config_hash
-from nanigpt.conf._store import RunStore
+from nanigpt.store.rundir import RunStore
 
 VENV_BIN = Path(sys.executable).parent
 NANIGPT = VENV_BIN / "nanigpt"

@@ -20,11 +20,11 @@ from click.testing import CliRunner
 
 import nanigpt
 from nanigpt import builders
-from nanigpt._cli_train import git_info
+from nanigpt.store.lifecycle import git_info
 from nanigpt.cli import cli
-from nanigpt.conf import resolve
-from nanigpt.conf._atomic import read_jsonl
-from nanigpt.conf._store import RunDir, RunStore
+from nanigpt.config import resolve
+from nanigpt.atomic import read_jsonl
+from nanigpt.store.rundir import RunDir, RunStore
 
 VENV_BIN = Path(sys.executable).parent
 

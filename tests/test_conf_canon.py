@@ -11,26 +11,16 @@ from typing import Annotated
 
 import msgspec
 import pytest
+
+from nanigpt import conf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec import Meta
 from strategies import configs, leaf_fields, values
 
-from nanigpt.conf import (
-    Config,
-    ConfigError,
-    Lens,
-    Patch,
-    Preset,
-    Registry,
-    ValueTypeError,
-    canonical_bytes,
-    config_hash,
-    default_registry,
-    resolve,
-    short_hash,
-)
-from nanigpt.conf._registry import shipped_dir
+from nanigpt.conf import Config, ConfigError, Lens, Patch, Preset, Registry, ValueTypeError, canonical_bytes, config_hash, short_hash
+from nanigpt.config import load_registry, resolve
+from nanigpt.config import shipped_presets
 from nanigpt.conf._types import floats_finite
 from nanigpt.config import SCHEMA_VERSION, RunConfig
 from nanigpt.optim.config import SGD
@@ -61,7 +51,7 @@ def test_golden_hashes_of_shipped_presets(tokens):
 def test_every_shipped_preset_is_pinned():
     # The presets defined in presets/shipped.py, the file whose hashes GOLDEN pins, and not every
     # file in presets/: presets for benchmarks (shakespeare.py) are moving to bench/presets/.
-    shipped = Registry.load([shipped_dir() / "shipped.py"]).presets
+    shipped = Registry.load([shipped_presets() / "shipped.py"]).presets
     pinned = {tokens[0].removeprefix("preset:") for tokens in GOLDEN if len(tokens) == 1}
     assert pinned == set(shipped), "pin the hash of each preset in presets/shipped.py in GOLDEN"
 
@@ -101,7 +91,7 @@ def test_negative_zero_set_by_a_token_or_a_patch_hashes_as_zero():
     r = resolve(["preset:tiny", "dropout=-0.0"])
     assert r.hash == resolve(["preset:tiny", "dropout=0.0"]).hash and b"-0.0" not in r.canonical
     neg = Patch(lambda cfg: Lens.from_path(RunConfig, "train.grad_clip").set(cfg, -0.0), name="neg", doc="-0.0")
-    reg = Registry.of(*default_registry().presets.values(), neg)
+    reg = Registry.of(*load_registry().presets.values(), neg)
     r = resolve(["preset:tiny", "+neg"], registry=reg)
     assert r.hash == resolve(["preset:tiny", "train.grad_clip=0"]).hash
     # small negative exponents (eps=1e-8) hold a `-` too, and stay as they are
@@ -127,7 +117,7 @@ def test_nan_and_inf_set_by_a_patch_have_no_hash(bad):
     field = "y" if bad == float("inf") else "x"  # y >= 0 lets +inf through; x takes anything
     p = Patch(lambda cfg: msgspec.structs.replace(cfg, **{field: bad}), name="bad", doc="a non-finite value")
     with pytest.raises(ValueTypeError, match=rf"`{field}`=(nan|inf|-inf) is not a finite number"):
-        resolve(["+bad"], registry=Registry.of(p), root=Unbounded)
+        conf.resolve(["+bad"], Unbounded, Registry.of(p))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
@@ -171,7 +161,7 @@ def test_one_hash_iff_one_canonical_form(pair):
 def test_hash_is_the_same_in_a_fresh_process_with_another_hash_seed():
     tokens = ["preset:small", "+large", "+muon", "...val_fraction=0.2", "data=text", "data.path=a b"]
     here = resolve(tokens).hash
-    code = "import sys; from nanigpt.conf import resolve; print(resolve(sys.argv[1:]).hash)"
+    code = "import sys; from nanigpt.config import resolve; print(resolve(sys.argv[1:]).hash)"
     for seed in ("1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         out = subprocess.run([sys.executable, "-c", code, *tokens], env=env, capture_output=True, text=True, check=True)
@@ -223,7 +213,7 @@ TOKEN_EDITS = {  # what each token of the generated specs does, by lenses
 @given(raw_edits(), raw_edits(), st.sampled_from([[], ["lr=0.5"], ["dropout=-0.0"], ["optim=sgd", "lr=1"]]))
 def test_resolved_bytes_are_the_canonical_bytes_of_the_validated_config(start_edits, edits, tokens):
     # a preset and patches that hold raw values: the hash is that of the validated config
-    base = _edit_patch(start_edits)(default_registry().presets["tiny"]())
+    base = _edit_patch(start_edits)(load_registry().presets["tiny"]())
     to_sgd = Patch(lambda cfg: Lens.from_path(RunConfig, "optim").set(cfg, SGD(lr=1)), name="sgd1", doc="int lr")
     reg = Registry.of(Preset(lambda: base, name="raw", doc="raw leaves", source="here"), _edit_patch(edits), to_sgd)
     for spec in (["preset:raw", "+edit", *tokens], ["preset:raw", *tokens, "+sgd1", "+edit"]):

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import edits, passes_checks
 
-from nanigpt.conf import Change, diff, resolve, to_tokens
+from nanigpt.conf import Change, diff, to_tokens
+from nanigpt.config import resolve
 from nanigpt.config import L, RunConfig
 
 PRESETS = ["tiny", "small", "gpt2"]

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import nanigpt
-from nanigpt.conf import Patch, PatchFactory, Preset, Registry, RegistryError, default_registry, resolve
-from nanigpt.conf._registry import ENV_VAR, shipped_dir
+from nanigpt.conf import Patch, PatchFactory, Preset, Registry, RegistryError
+from nanigpt.config import load_registry, resolve
+from nanigpt.config import PRESETS_ENV as ENV_VAR, shipped_presets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def write(d: Path, name: str, text: str) -> Path:
 
 
 def test_shipped_entries_have_name_doc_and_source():
-    reg = Registry.load([shipped_dir()])
+    reg = Registry.load([shipped_presets()])
     assert {"gpt2", "small", "tiny"} <= set(reg.presets) and list(reg.presets) == sorted(reg.presets)
     assert {"bf16", "fp8", "large", "muon", "with_lr"} <= set(reg.patches)
     for e in [*reg.presets.values(), *reg.patches.values()]:
@@ -57,12 +58,12 @@ def test_shipped_presets_ship_inside_the_package():
     # nanigpt/_presets is what a wheel installs; in a checkout it is the top-level presets/
     inside = Path(nanigpt.__file__).parent / "_presets"
     assert inside.is_dir() and inside.resolve() == (REPO / "presets").resolve()
-    assert shipped_dir() == inside
+    assert shipped_presets() == inside
 
 
 def test_presets_are_never_imported_as_a_top_level_module():
     code = (
-        "import sys; from nanigpt.conf import default_registry; r = default_registry(); "
+        "import sys; from nanigpt.config import load_registry; r = load_registry(); "
         "assert 'presets' not in sys.modules, 'imported as presets'; "
         "print(sorted(m for m in sys.modules if 'presets' in m))"
     )
@@ -74,11 +75,11 @@ def test_user_presets_in_cwd(tmp_path, monkeypatch):
     write(tmp_path / "presets", "mine.py", USER_FILE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(ENV_VAR, raising=False)
-    reg = default_registry()
+    reg = load_registry()
     assert "mine" in reg.presets and "small" in reg.presets and "seed9" in reg.patches
     # `identity`, imported by the file, is not registered as the file's own
     assert "identity" not in reg.patches
-    assert default_registry() is reg  # loaded once per process (per location)
+    assert load_registry().presets.keys() == reg.presets.keys()  # loaded again: the same names
     r = resolve(["preset:mine", "+seed9"])
     assert r.config.train.seed == 9 and r.blame["train.seed"] == "+seed9"
 
@@ -127,13 +128,13 @@ def test_a_user_patch_may_not_shadow_a_shipped_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(ENV_VAR, raising=False)
     with pytest.raises(RegistryError, match=rf"two patches are called `large`: in .*shipped.py and in {f}"):
-        default_registry()
+        load_registry()
 
 
 def test_missing_env_dir(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "nope"))
     with pytest.raises(RegistryError, match=rf"{ENV_VAR} names `.*nope`, which does not exist"):
-        default_registry()
+        load_registry()
 
 
 def test_a_file_that_fails_to_load(tmp_path):
@@ -144,7 +145,7 @@ def test_a_file_that_fails_to_load(tmp_path):
 
 
 def test_unknown_names_suggest():
-    reg = Registry.load([shipped_dir()])
+    reg = Registry.load([shipped_presets()])
     with pytest.raises(Exception, match=r"did you mean `\+fp8`"):
         reg.patch("fp9")
     with pytest.raises(Exception, match=r"did you mean `preset:tiny`"):

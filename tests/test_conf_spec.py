@@ -8,43 +8,29 @@ from typing import Annotated
 import msgspec
 import msgspec.inspect as mi
 import pytest
+
+from nanigpt import conf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from msgspec import Meta
 from strategies import edits, leaf_fields, out_of_range, passes_checks, set_patches, wrong_type_text
 
-from nanigpt.conf import (
-    AmbiguousFieldError,
-    CheckError,
-    Config,
-    ConfigError,
-    InvalidValueError,
-    Lens,
-    Patch,
-    PatchError,
-    Registry,
-    Resolver,
-    RunRefError,
-    TokenSyntaxError,
-    UnknownFieldError,
-    UnknownPatchError,
-    UnknownPresetError,
-    UnknownVariantError,
-    ValueTypeError,
-    VariantFieldError,
-    default_registry,
-    format_value,
-    leaf_paths,
-    patch,
-    preset,
-    resolve,
-)
-from nanigpt.conf._store import RunStore
+from nanigpt.conf import AmbiguousFieldError, CheckError, Config, ConfigError, InvalidValueError, Lens, Patch, PatchError, Registry, Resolver, RunRefError, TokenSyntaxError, UnknownFieldError, UnknownPatchError, UnknownPresetError, UnknownVariantError, ValueTypeError, VariantFieldError, format_value, leaf_paths, patch, preset
+from nanigpt.config import load_registry
+from nanigpt.config import resolve as app_resolve
+from nanigpt.store.rundir import RunStore
 from nanigpt.conf._types import floats_finite, reachable_types, spec_of
 from nanigpt.config import L, RunConfig
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import AdamW, Muon
 from nanigpt.training.runtime import RuntimeOptions
+
+
+def resolve(tokens, *, root=None, registry=None, runs=None):
+    """naniGPT's resolve, or the generic one on `root` (and `registry`)."""
+    if root is not None:
+        return conf.resolve(tokens, root, registry, runs=runs)
+    return app_resolve(tokens, runs=runs, registry=registry)
 
 # -- the grammar -------------------------------------------------------------------------------
 
@@ -184,7 +170,7 @@ def _named(p, name):
 
 
 SMALL = resolve(["preset:small"]).config
-SHIPPED_PATCHES = [e for e in default_registry().patches.values() if isinstance(e, Patch)]
+SHIPPED_PATCHES = [e for e in load_registry().patches.values() if isinstance(e, Patch)]
 
 
 @settings(max_examples=60, deadline=None)
@@ -193,7 +179,7 @@ SHIPPED_PATCHES = [e for e in default_registry().patches.values() if isinstance(
     st.floats(1e-5, 1.0),
 )
 def test_regrouping_a_patch_chain_changes_neither_hash_nor_blame(ps, lr):
-    p, q, r = [default_registry().patches["with_lr"](lr) if x.name == "with_lr" else x for x in ps]
+    p, q, r = [load_registry().patches["with_lr"](lr) if x.name == "with_lr" else x for x in ps]
     start = preset(_small)
 
     def outcome(chain):
@@ -341,7 +327,7 @@ def test_unknown_patch():
 
 def test_unknown_preset():
     e = err(["preset:smal"], UnknownPresetError)
-    known = ", ".join(default_registry().presets)  # shipped presets grow; gpt2, small, tiny at least
+    known = ", ".join(load_registry().presets)  # shipped presets grow; gpt2, small, tiny at least
     assert str(e) == (
         f"in `preset:smal`: unknown preset `smal` (did you mean `preset:small`? presets: {known}; "
         "`nanigpt presets` describes them)"
@@ -750,7 +736,7 @@ def test_generic_root_and_ambiguous_name():
     assert res.resolve(["depth=4"]).config.a.depth == 4
     with pytest.raises(InvalidValueError, match=r"`a.depth`=0 is out of range"):
         res.resolve(["depth=0"])
-    assert resolve(["b.name=x"], root=Root, registry=Registry()).config.b.name == "x"
+    assert conf.resolve(["b.name=x"], Root, Registry()).config.b.name == "x"
 
 
 # -- generated bad input ---------------------------------------------------------------------

@@ -18,19 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from nanigpt.conf._store import RunStore
+from nanigpt.store.rundir import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def text(tmp_path_factory: pytest.TempPathFactory, shakespeare: Path) -> Path:
+def text(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> Path:
     # 60 kB keeps the end-of-run whole-val evaluation short. Its 189 val blocks split 94/95 over
     # 2 ranks, 47/48 micro-batches of 2: under FSDP, where every forward is a collective, the
     # ranks must still run the same number of forwards.
-    path = tmp_path_factory.mktemp("data") / "shakespeare-60k.txt"
-    path.write_bytes(shakespeare.read_bytes()[:60_512])
+    path = tmp_path_factory.mktemp("data") / "plays-60k.txt"
+    path.write_bytes(corpus_file.read_bytes()[:60_512])
     return path
 
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from nanigpt.conf import ConfigError, resolve
-from nanigpt.conf._store import RunStore
+from nanigpt.conf import ConfigError
+from nanigpt.config import resolve
+from nanigpt.store.rundir import RunStore
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
 from nanigpt.training import fp8

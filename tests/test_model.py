@@ -95,9 +95,9 @@ def test_first_loss_is_close_to_uniform(name, overrides):
 
 
 def _shipped_shapes() -> dict[str, GPTConfig]:
-    from nanigpt.conf import default_registry, resolve
+    from nanigpt.config import load_registry, resolve
 
-    shapes = {name: p().model for name, p in default_registry().presets.items()}
+    shapes = {name: p().model for name, p in load_registry().presets.items()}
     shapes["small +large"] = resolve(["preset:small", "+large"]).config.model
     return shapes
 

@@ -18,8 +18,8 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nanigpt.conf._atomic import atomic_write, atomic_writer, read_jsonl
-from nanigpt.conf._store import (
+from nanigpt.atomic import atomic_write, atomic_writer, read_jsonl
+from nanigpt.store.rundir import (
     RunDir,
     RunLocked,
     RunStore,
@@ -226,7 +226,7 @@ def test_status_running_reads_interrupted_once_the_lock_is_free(tmp_path):
 _HOLDER = textwrap.dedent(
     """
     import sys, time
-    from nanigpt.conf._store import RunDir
+    from nanigpt.store.rundir import RunDir
     run = RunDir(sys.argv[1], sys.argv[2])
     lock = run.lock()
     run.begin_attempt({"start": "t0", "data_fingerprint": "abc"})
@@ -382,7 +382,7 @@ def test_a_torn_line_is_skipped_and_does_not_swallow_the_next(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from nanigpt.conf._store import RunDir
+    from nanigpt.store.rundir import RunDir
     run = RunDir(sys.argv[1], sys.argv[2])
     run.lock()
     run.begin_attempt({"start": "t0", "pad": "x" * 5000})
@@ -463,7 +463,7 @@ _records = st.dictionaries(st.text(min_size=1, max_size=8), _json_scalars, max_s
 @given(st.lists(_records, max_size=12))
 def test_appended_records_read_back_in_order(tmp_path_factory, records):
     path = tmp_path_factory.mktemp("log") / "log.jsonl"
-    from nanigpt.conf._atomic import append_line
+    from nanigpt.atomic import append_line
 
     for r in records:
         append_line(path, r)

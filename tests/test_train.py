@@ -110,7 +110,7 @@ _CHILD = """
 import sys, msgspec, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from nanigpt.conf._store import RunStore
+from nanigpt.store.rundir import RunStore
 from nanigpt.config import RunConfig
 from nanigpt.training.loop import train
 from nanigpt.training.runtime import RuntimeOptions
@@ -292,6 +292,6 @@ def test_a_corrupt_newest_checkpoint_stops_the_resume_with_a_clear_error(tmp_pat
         train(cfg, RuntimeOptions(), run, out=io.StringIO())
 
 
-def test_text_file_source_trains_on_tinyshakespeare(shakespeare):
-    s = train(tiny(TextData(path=str(shakespeare))), RuntimeOptions(), None, out=io.StringIO())
-    assert s.val_loss < math.log(256) - 0.5 and 3.3 < s.unigram_entropy < 3.4
+def test_text_file_source_trains_on_real_text(corpus_file):
+    s = train(tiny(TextData(path=str(corpus_file))), RuntimeOptions(), None, out=io.StringIO())
+    assert s.val_loss < math.log(256) - 0.5 and 3.0 < s.unigram_entropy < 3.5  # the whole corpus: 3.21

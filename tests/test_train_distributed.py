@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nanigpt.conf import resolve
-from nanigpt.conf._store import RunStore
+from nanigpt.config import resolve
+from nanigpt.store.rundir import RunStore
 from nanigpt.training import checkpoint as ckpt
 from nanigpt.training.loop import train
 from nanigpt.training.runtime import RuntimeOptions

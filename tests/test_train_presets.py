@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nanigpt.conf import resolve
+from nanigpt.config import resolve
 from nanigpt.training.loop import train
 from nanigpt.training.sizes import describe
 from nanigpt.training.runtime import RuntimeOptions

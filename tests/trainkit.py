@@ -8,7 +8,7 @@ import msgspec
 import torch
 
 from nanigpt.conf._canon import canonical_bytes, config_hash
-from nanigpt.conf._store import RunDir, RunStore
+from nanigpt.store.rundir import RunDir, RunStore
 from nanigpt.config import RunConfig
 from nanigpt.model.config import GPTConfig
 from nanigpt.optim.config import AdamW, ScheduleConfig

@@ -74,9 +74,12 @@ def hash_bytes(canonical: bytes) -> str:
 
 def config_hash(cfg: Any) -> str:
     """The content address (xxh3-128, 32 lowercase hex) of a config struct or stored dict."""
-    return _hex(canonical_bytes(cfg))
+    return hash_bytes(canonical_bytes(cfg))
+
+
+SHORT_LEN = 12
 
 
 def short_hash(h: str) -> str:
-    """The 12-digit short form of a hash."""
-    return h[:12]
+    """The short form of a hash (its first 12 digits), as runs are named to people."""
+    return h[:SHORT_LEN]

@@ -1,6 +1,7 @@
-"""Field introspection for `nanigpt fields`, help and shell completion.
+"""Field introspection for `nanigpt fields` and help.
 
-    >>> rows = field_table("optim.lr")
+    >>> from nanigpt.config import RunConfig
+    >>> rows = field_table(RunConfig, "optim.lr")
     >>> [(r["path"], r["variant"], r["type"], r["default"]) for r in rows]
     [('optim.lr', 'adamw', 'float in (0.0, 10.0]', '0.001'), ('optim.lr', 'muon', 'float in (0.0, 10.0]', '0.02'), ('optim.lr', 'sgd', 'float in (0.0, 10.0]', '0.1')]
 """
@@ -8,11 +9,6 @@
 from __future__ import annotations
 
 import fnmatch
-import typing
-from collections.abc import Iterable
-from typing import Any
-
-import msgspec
 import msgspec.inspect as mi
 
 from nanigpt.conf._types import LEAF, UNION, spec_of
@@ -89,14 +85,10 @@ def _rows(t: type, prefix: str, variant: str, out: list[dict[str, str]]) -> None
             _rows(f.struct, path, variant, out)  # type: ignore[arg-type]
 
 
-def field_table(pattern: str | None = None, root: type | None = None) -> list[dict[str, str]]:
+def field_table(root: type, pattern: str | None = None) -> list[dict[str, str]]:
     """One row per field (per variant, for fields of union variants): path, variant, type,
     default, description. `pattern` keeps the rows whose path matches it: a glob (`optim.*`)
     or else a substring (`lr`)."""
-    if root is None:
-        from nanigpt.config import RunConfig
-
-        root = RunConfig
     rows: list[dict[str, str]] = []
     _rows(root, "", "", rows)
     if pattern:
@@ -105,61 +97,3 @@ def field_table(pattern: str | None = None, root: type | None = None) -> list[di
         else:
             rows = [r for r in rows if pattern in r["path"]]
     return rows
-
-
-def completions(prefix: str, cfg: Any, *, presets: Iterable[str] = (), patches: Iterable[str] = ()) -> list[str]:
-    """Tokens that complete `prefix` for a spec whose config so far is `cfg`: dotted paths of the
-    current variants (`optim.` then `optim.lr=`), union tags (`optim=muon`), `+patch`, `preset:`."""
-    if prefix.startswith("preset:"):
-        return [f"preset:{n}" for n in presets if f"preset:{n}".startswith(prefix)]
-    if prefix.startswith("+"):
-        return [f"+{n}" for n in patches if f"+{n}".startswith(prefix)]
-    path, eq, value = prefix.partition("=")
-    if eq:
-        x: Any = cfg
-        names = path.split(".")
-        if len(names) == 1 and isinstance(cfg, msgspec.Struct) and path not in spec_of(type(cfg)).fields:
-            from nanigpt.conf._walk import _find
-
-            found = _find(cfg, path)
-            if len(found) == 1:  # a bare name: complete the value of the field it names
-                names = found[0].split(".")
-        for n in names[:-1]:
-            x = getattr(x, n, None)
-        if isinstance(x, msgspec.Struct):
-            f = spec_of(type(x)).fields.get(names[-1])
-            if f is not None and f.kind == UNION:
-                return [f"{path}={tag}" for tag in f.variants if tag.startswith(value)]
-            if f is not None and f.kind == LEAF:
-                args = typing.get_args(f.bare)
-                if typing.get_origin(f.bare) is typing.Literal:
-                    return [f"{path}={a}" for a in args if str(a).startswith(value)]
-                if f.bare is bool:
-                    return [f"{path}={a}" for a in ("true", "false") if a.startswith(value)]
-        return []
-    out: list[str] = []
-    head, _, _ = prefix.rpartition(".")
-    x = cfg
-    for n in head.split(".") if head else ():
-        x = getattr(x, n, None)
-    if isinstance(x, msgspec.Struct):
-        for f in spec_of(type(x)).fields.values():
-            p = f"{head}.{f.name}" if head else f.name
-            if not p.startswith(prefix):
-                continue
-            out.append(f"{p}=" if f.kind == LEAF else f"{p}.")
-            if f.kind == UNION:
-                out.append(f"{p}=")
-    if not head and isinstance(cfg, msgspec.Struct):
-        from nanigpt.conf._walk import leaf_paths
-
-        counts: dict[str, int] = {}
-        for p in leaf_paths(cfg):
-            n = p.rpartition(".")[2]
-            counts[n] = counts.get(n, 0) + 1
-        # bare names that resolve (unambiguous in this config) and are not root fields already
-        out += [f"{n}=" for n, k in counts.items() if k == 1 and n.startswith(prefix) and f"{n}=" not in out]
-    if not head:
-        out += [f"+{n}" for n in patches if f"+{n}".startswith(prefix)]
-        out += [f"preset:{n}" for n in presets if f"preset:{n}".startswith(prefix)]
-    return out

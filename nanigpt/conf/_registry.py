@@ -2,9 +2,8 @@
 
 A presets file is plain torch-free Python whose module namespace holds `@preset`, `@patch` and
 `@patch_factory` values. Files are executed by path (never imported as a top-level module named
-`presets`), from: the presets shipped with naniGPT, `./presets` of the working directory, and the
-directories in `NANIGPT_PRESETS` (os.pathsep-separated). Two entries with one name are an error
-that names both files.
+`presets`), from the folders the application names (`nanigpt.config.preset_dirs`). Two entries
+with one name are an error that names both files.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import xxhash
 from nanigpt.conf._errors import ConfigError, RegistryError, UnknownPatchError, UnknownPresetError
 from nanigpt.conf._suggest import did_you_mean
 from nanigpt.conf._patch import Patch, PatchFactory, Preset
-
-ENV_VAR = "NANIGPT_PRESETS"
 
 Entry = Preset | Patch | PatchFactory
 
@@ -129,56 +126,3 @@ def _load_file(path: str) -> list[Entry]:
         if isinstance(v, (Preset, Patch, PatchFactory)) and v.source == path and v not in out:
             out.append(v)
     return out
-
-
-def shipped_dir() -> Path:
-    """The presets that ship with naniGPT: package data when installed, `presets/` in a checkout."""
-    import nanigpt
-
-    pkg = Path(nanigpt.__file__).resolve().parent
-    for d in (pkg / "_presets", pkg.parent / "presets"):
-        if d.is_dir():
-            return d
-    raise RegistryError(f"naniGPT's shipped presets are missing (looked in {pkg / '_presets'})")
-
-
-def default_paths() -> tuple[Path, ...]:
-    """Where presets are looked for: shipped, then ./presets, then each dir in NANIGPT_PRESETS."""
-    out = [shipped_dir()]
-    local = Path.cwd() / "presets"
-    if local.is_dir():
-        out.append(local)
-    for d in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
-        p = Path(d)
-        if not p.exists():
-            raise RegistryError(
-                f"{ENV_VAR} names `{d}`, which does not exist",
-                suggestion=f"{ENV_VAR} holds directories of presets files, separated by `{os.pathsep}`",
-            )
-        out.append(p)
-    seen: dict[Path, None] = {}
-    for p in out:
-        seen.setdefault(p.resolve(), None)
-    return tuple(seen)
-
-
-_LOADED: dict[tuple[Path, ...], Registry] = {}
-_BY_PLACE: dict[tuple[str, object], Registry] = {}
-
-def place() -> tuple[str, object]:
-    """Where presets are looked up from now: the working directory and $NANIGPT_PRESETS (raw)."""
-    return (os.getcwd(), os.environ.get(ENV_VAR))
-
-
-def default_registry() -> Registry:
-    """The shipped presets + ./presets + NANIGPT_PRESETS, loaded once per process per location."""
-    # the fast key: where we are and what the variable says (no filesystem walk on a hit)
-    where = place()
-    reg = _BY_PLACE.get(where)
-    if reg is None:
-        paths = default_paths()
-        reg = _LOADED.get(paths)
-        if reg is None:
-            reg = _LOADED[paths] = Registry.load(paths)
-        _BY_PLACE[where] = reg
-    return reg

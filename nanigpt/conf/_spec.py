@@ -10,20 +10,19 @@
 | `...name=value`    | set every field called `name`, wherever it is                       |
 | `section=tag`      | switch a union-typed section to another variant (its defaults)      |
 
-The generic machinery takes the root type as a parameter (`Resolver(root, registry)`);
-`resolve(tokens)` binds it to naniGPT's `RunConfig` and its default preset.
+The machinery takes the root type and the registry as parameters (`Resolver(root, registry)`);
+`nanigpt.config.resolve(tokens)` binds it to naniGPT's `RunConfig`, presets and default preset.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Any, NoReturn, Protocol
 
 import msgspec
 from msgspec.structs import replace
 
-from nanigpt.conf._canon import _hex as _xxh3
+from nanigpt.conf._canon import hash_bytes, short_hash
 from nanigpt.conf._errors import (
     AmbiguousFieldError,
     ConfigError,
@@ -41,8 +40,7 @@ from nanigpt.conf._errors import (
 from nanigpt.conf._grammar import parse_token
 from nanigpt.conf._lens import Traversal
 from nanigpt.conf._patch import Patch, PatchFactory, Preset
-from nanigpt.conf._registry import Registry, default_registry
-from nanigpt.conf._registry import place as _place
+from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
 from nanigpt.conf._types import (
     _SPECS,
@@ -98,7 +96,7 @@ class Resolved:
     @property
     def short(self) -> str:
         """The 12-digit short form of the hash."""
-        return self.hash[:12]
+        return short_hash(self.hash)
 
     @property
     def blame(self) -> dict[str, str]:
@@ -193,7 +191,7 @@ class Resolver:
             now = field.default if field is not None else None
             vs = f" (it has schema_version {version}, this naniGPT reads {now})" if version != now else ""
             raise RunRefError(
-                f"the config of run {full[:12]} no longer decodes{vs}: {e}",
+                f"the config of run {short_hash(full)} no longer decodes{vs}: {e}",
                 token=tok,
                 suggestion="`nanigpt show` still prints it; start a new spec from a preset",
             ) from None
@@ -601,7 +599,7 @@ class Resolver:
             e = self._validator.attribute(e, Trace(tokens, start, changed))
             self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
             raise e from None
-        return Resolved(config, canonical, _xxh3(canonical), tokens, start, changed, None if flags & RESHAPED else base)
+        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed, None if flags & RESHAPED else base)
 
     def _hint_prior_value(
         self,
@@ -705,60 +703,22 @@ class Resolver:
 
 def resolve(
     tokens: Iterable[str],
-    *,
+    root: type,
     registry: Registry | None = None,
+    *,
     runs: RunSource | None = None,
-    root: type | None = None,
     default_preset: str | None = None,
 ) -> Resolved:
-    """Resolve a spec into a validated, hashed config with blame.
+    """Resolve a spec into a validated, hashed config of type `root`, with blame: one call of
+    `Resolver(root, registry, default_preset).resolve(tokens, runs=runs)`. Build the Resolver once
+    to resolve many specs. (`nanigpt.config.resolve` binds this to naniGPT's RunConfig.)
 
-    With no `root`, the config is naniGPT's `RunConfig`, the registry the shipped presets plus
-    ./presets and NANIGPT_PRESETS, and a spec without a start token starts from `preset:small`.
-
-        >>> r = resolve(["preset:tiny", "+large", "lr=1e-4"])
-        >>> r.config.model.n_layer, r.config.optim.lr, r.blame["optim.lr"], r.blame["train.seed"]
-        (4, 0.0001, 'lr=1e-4', 'preset:tiny')
+        >>> from nanigpt.conf import Config
+        >>> class Root(Config):
+        ...     lr: float = 1e-3
+        ...     steps: int = 10
+        >>> r = resolve(["lr=1e-4", "steps=20", "lr=3e-4"], Root)
+        >>> r.config.lr, r.blame, r.start
+        (0.0003, {'lr': 'lr=3e-4', 'steps': 'steps=20'}, '<defaults>')
     """
-    if root is None and registry is None and default_preset is None:
-        # the everyday call: the resolver of the default registry of this place, one lookup
-        r = _BY_PLACE.get(_place())
-        if r is None:
-            r = _default_resolver()
-        return r.resolve(tokens, runs=runs)
-    if root is None:
-        root = _default_root()
-        if default_preset is None:
-            default_preset = DEFAULT_PRESET
-    reg = registry if registry is not None else default_registry()
-    key = (reg, root, default_preset)
-    r = _RESOLVERS.get(key)
-    if r is None:
-        r = Resolver(root, reg, default_preset)
-        if registry is None:  # only the process-wide registries are worth keeping
-            _RESOLVERS[key] = r
-    return r.resolve(tokens, runs=runs)
-
-
-_RESOLVERS: dict[tuple[Registry, type, str | None], Resolver] = {}
-_DEFAULT_RESOLVERS: dict[Registry, Resolver] = {}
-_BY_PLACE: dict[tuple[str, object], Resolver] = {}
-
-
-def _default_resolver() -> Resolver:
-    reg = default_registry()
-    r = _DEFAULT_RESOLVERS.get(reg)
-    if r is None:
-        r = _DEFAULT_RESOLVERS[reg] = Resolver(_default_root(), reg, DEFAULT_PRESET)
-    _BY_PLACE[_place()] = r
-    return r
-
-# The one binding of the generic machinery to naniGPT: its root config and default preset.
-DEFAULT_PRESET = "small"
-
-
-@functools.cache
-def _default_root() -> type:
-    from nanigpt.config import RunConfig
-
-    return RunConfig
+    return Resolver(root, registry, default_preset).resolve(tokens, runs=runs)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from nanigpt.conf._struct import Config
+from nanigpt.conf import Config
 
 ValFraction = Annotated[
     float, Meta(gt=0.0, lt=1.0, description="fraction of the tokens held out for validation (the tail)")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError
 from nanigpt.data.config import TextData
 
 TOKEN_BYTES = 2  # shards hold uint16 token ids

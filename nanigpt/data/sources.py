@@ -12,7 +12,7 @@ import sys
 import torch
 import xxhash
 
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError
 from nanigpt.data.config import BuiltinData, ShardData, TextData
 from nanigpt.data.files import TOKEN_BYTES, Files, check_context, shard_files, text_files, val_start
 from nanigpt.data.tokens import Split, TokenData

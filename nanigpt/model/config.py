@@ -4,8 +4,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from nanigpt.conf._errors import CheckError
-from nanigpt.conf._struct import Config
+from nanigpt.conf import CheckError, Config
 
 
 class GPTConfig(Config):

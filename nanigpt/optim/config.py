@@ -4,8 +4,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from nanigpt.conf._errors import CheckError
-from nanigpt.conf._struct import Config
+from nanigpt.conf import CheckError, Config
 
 LR = Annotated[float, Meta(gt=0.0, le=10.0, description="peak learning rate")]
 WeightDecay = Annotated[float, Meta(ge=0.0, le=10.0, description="decoupled weight decay (matrices only)")]

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 import xxhash
 
-from nanigpt.conf._errors import ConfigError
-from nanigpt.conf._atomic import atomic_writer
+from nanigpt.conf import ConfigError, short_hash
+from nanigpt.atomic import atomic_writer
 
 FORMAT = 1
 # step_00001000.pt is a whole checkpoint; step_00001000/ a sharded one (FSDP, one shard per rank).
@@ -178,9 +178,9 @@ def load(path: Path, *, config_hash: str) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is corrupt: its contents do not match their digest", suggestion=remedy)
     if state.get("config_hash") != config_hash:
         raise CheckpointError(
-            f"checkpoint {path} belongs to run {str(state.get('config_hash'))[:12]}, not to this run {config_hash[:12]}",
+            f"checkpoint {path} belongs to run {short_hash(str(state.get('config_hash')))}, not to this run {short_hash(config_hash)}",
             suggestion="checkpoints are only resumed by the config that wrote them; "
-            f"fork that run with `run:{str(state.get('config_hash'))[:12]}` instead",
+            f"fork that run with `run:{short_hash(str(state.get('config_hash')))}` instead",
         )
     return state
 

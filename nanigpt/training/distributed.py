@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from nanigpt.conf._errors import ConfigError
-from nanigpt.conf._atomic import atomic_writer, fsync_dir
+from nanigpt.conf import ConfigError
+from nanigpt.atomic import atomic_writer, fsync_dir
 from nanigpt.training.runtime import RuntimeOptions
 
 __all__ = [

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError
 from nanigpt.training.config import PrecisionConfig
 
 __all__ = ["Fp8Report", "check_device", "convert", "fp8_targets"]

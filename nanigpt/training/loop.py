@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import torch
 import xxhash
 
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError, canonical_bytes, hash_bytes, short_hash
 from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
 from nanigpt.training import checkpoint as ckpt
@@ -51,10 +51,10 @@ class Summary:
 
     def lines(self) -> list[str]:
         if self.resumed_from == self.steps:  # killed after its last checkpoint: nothing was left to train
-            head = f"run {self.hash[:12]}: {self.steps} steps in {_duration(self.elapsed_s)}, all before this attempt"
+            head = f"run {short_hash(self.hash)}: {self.steps} steps in {_duration(self.elapsed_s)}, all before this attempt"
         else:
             head = (
-                f"run {self.hash[:12]}: {self.steps} steps in {_duration(self.elapsed_s)}, "
+                f"run {short_hash(self.hash)}: {self.steps} steps in {_duration(self.elapsed_s)}, "
                 f"{_si(self.tokens_per_s)} tokens/s"
                 + (f" (compile {self.compile_s:.1f} s)" if self.compile_s is not None else "")
                 + (f", resumed from step {self.resumed_from}" if self.resumed_from else "")
@@ -151,12 +151,10 @@ class _Progress:
 
 
 def _config_identity(cfg: RunConfig, run: Any) -> tuple[str, str]:
-    from nanigpt.conf._canon import canonical_bytes
-
     canonical = canonical_bytes(cfg)
-    h = xxhash.xxh3_128_hexdigest(canonical)
+    h = hash_bytes(canonical)
     if run is not None and run.hash != h:
-        raise ConfigError(f"this config hashes to {h[:12]} but the run directory is {run.hash[:12]}",
+        raise ConfigError(f"this config hashes to {short_hash(h)} but the run directory is {short_hash(run.hash)}",
                           suggestion="train a run with the config it was created from")
     return h, canonical.decode()
 
@@ -227,7 +225,7 @@ def train(
             if before != data.fingerprint and not rt.allow_data_change:
                 raise ConfigError(
                     f"the data changed since this run's checkpoint at step {resume.step}: "
-                    f"{data.description} has fingerprint {data.fingerprint[:12]}, the checkpoint {before[:12]}",
+                    f"{data.description} has fingerprint {short_hash(data.fingerprint)}, the checkpoint {short_hash(before)}",
                     path="data",
                     suggestion="restore the data, pass --allow-data-change to resume on the new data, or --fresh",
                 )

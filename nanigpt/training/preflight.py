@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import Muon
 from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_files, val_start

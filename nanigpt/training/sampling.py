@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError, short_hash
 from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData
 
@@ -41,8 +41,8 @@ def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Modu
     found = ckpt.find(run.checkpoint_dir, config_hash=run.hash)
     if found is None:
         raise ConfigError(
-            f"run {run.hash[:12]} has no checkpoint to sample from",
-            suggestion=f"train it first with `nanigpt train run:{run.hash[:12]}`, or pick a run that has trained",
+            f"run {short_hash(run.hash)} has no checkpoint to sample from",
+            suggestion=f"train it first with `nanigpt train run:{short_hash(run.hash)}`, or pick a run that has trained",
         )
     try:
         cfg = msgspec.json.decode(found.meta["config"], type=RunConfig)
@@ -87,7 +87,7 @@ def sample(
     cfg, model, _ = load_model(run, dev)
     if isinstance(cfg.data, ShardData):
         raise ConfigError(
-            f"run {run.hash[:12]} trained on token shards, whose ids naniGPT cannot turn back into text",
+            f"run {short_hash(run.hash)} trained on token shards, whose ids naniGPT cannot turn back into text",
             path="data",
             suggestion="sample runs trained on text (data=text or data=builtin)",
         )

@@ -43,9 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import xxhash
 
-from nanigpt.conf._atomic import (
+from nanigpt.atomic import (
     _decoder,
     _finite,
     _read_bytes,
@@ -56,10 +55,9 @@ from nanigpt.conf._atomic import (
     fsync_dir,
     read_jsonl,
 )
-from nanigpt.conf._errors import ConfigError
+from nanigpt.conf import ConfigError, config_hash, hash_bytes, short_hash
 
 HASH_LEN = 32
-SHORT_LEN = 12
 MIN_PREFIX = 4
 STATES = ("created", "running", "interrupted", "finished", "failed")
 
@@ -181,6 +179,35 @@ def describe_holder(holder: dict | None) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('start')}"
 
 
+def describe_status(st: dict | None) -> str:
+    """A run's status in a line: `finished: 30/30 steps, train loss 2.1000, val loss 2.2000`."""
+    if st is None:
+        return "not trained yet"
+    state = st["state"]
+    step, steps = st.get("step") or 0, st.get("steps")
+    at = f"{step}/{steps}" if steps else f"{step}"
+    losses = "".join(
+        f", {name} loss {format_loss(st[key])}" for name, key in (("train", "train_loss"), ("val", "val_loss"))
+        if st.get(key) is not None
+    )
+    if state == "created":
+        return "created, not started"
+    if state == "running":
+        from nanigpt.store import describe_holder
+
+        return f"running: step {at}{losses} ({describe_holder(st.get('holder'))})"
+    if state == "interrupted":
+        return f"interrupted at step {at}{losses} (train it again to resume)"
+    if state == "failed":
+        return f"failed at step {at}{losses}: {st.get('error') or 'unknown error'}"
+    return f"finished: {at} steps{losses}"
+
+
+def format_loss(v: Any) -> str:
+    """A loss with 4 decimals (anything else as it is: `nan` stored as text)."""
+    return f"{v:.4f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
 # --- one run ----------------------------------------------------------------------------------
 
 
@@ -191,7 +218,7 @@ class RunDir:
     def __init__(self, path: Path, hash: str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.hash = hash
-        self.short = hash[:SHORT_LEN]
+        self.short = short_hash(hash)
         self.read_only = read_only
         self._config: dict | None = None
         self._status: dict | None = None
@@ -228,7 +255,7 @@ class RunDir:
             raw = _read_run_file(path)
             # The file is written as the canonical bytes, so the raw bytes hash to the name;
             # only an edited file needs the slower canonical re-hash (reformatting is no change).
-            ok = xxhash.xxh3_128_hexdigest(raw) == self.hash
+            ok = hash_bytes(raw) == self.hash
             try:
                 cfg = _decoder.decode(raw)
             except msgspec.DecodeError as e:
@@ -237,8 +264,6 @@ class RunDir:
                     suggestion="restore it; a run's config is never edited: fork it with run:HASH instead",
                 ) from None
             if not ok:
-                from nanigpt.conf._canon import config_hash
-
                 got = config_hash(cfg) if isinstance(cfg, dict) else "not an object"
                 if got != self.hash:
                     raise StoreError(
@@ -582,7 +607,7 @@ class RunStore:
         The files are written into a hidden temp directory that is renamed into place, so
         `runs/<hash>/` either does not exist or holds a complete config, recipe and status.
         """
-        if not is_hash(hash) or xxhash.xxh3_128_hexdigest(canonical) != hash:
+        if not is_hash(hash) or hash_bytes(canonical) != hash:
             raise ValueError(f"{hash!r} is not the hash of the given canonical config")
         final = self._path(hash)
         if final.is_dir():
@@ -591,7 +616,7 @@ class RunStore:
             return run, False
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".tmp-{hash[:SHORT_LEN]}-{os.getpid()}-{next(_tmp_counter)}"
+            tmp = self.root / f".tmp-{short_hash(hash)}-{os.getpid()}-{next(_tmp_counter)}"
             tmp.mkdir()
         except OSError as e:
             raise StoreError(
@@ -601,10 +626,10 @@ class RunStore:
         try:
             created = now_iso()
             atomic_write(tmp / "config.json", canonical)
-            atomic_write(tmp / "recipe.json", msgspec.json.encode({**recipe, "short": hash[:SHORT_LEN], "created": created}))
+            atomic_write(tmp / "recipe.json", msgspec.json.encode({**recipe, "short": short_hash(hash), "created": created}))
             status = {
                 "state": "created",
-                "short": hash[:SHORT_LEN],
+                "short": short_hash(hash),
                 "recipe": shlex.join(recipe.get("tokens", ())),  # pasteable back into a shell
                 "created": created,
                 "updated": created,
@@ -650,7 +675,7 @@ class RunStore:
             if name.startswith("."):
                 continue
             path = os.path.join(root, name)  # plain strings: pathlib costs more than the reads here
-            row: dict[str, Any] = {"hash": name, "short": name[:SHORT_LEN]}
+            row: dict[str, Any] = {"hash": name, "short": short_hash(name)}
             if not is_hash(name):
                 if os.path.isdir(path):
                     row["problem"] = "not a run: the directory name is not a config hash"
