@@ -1,3 +1,5 @@
 """naniGPT: train small GPTs from configs that are precisely specified and exactly reproducible."""
 
-__version__ = "0.1.0"
+from nanigpt._version import __version__
+
+__all__ = ["__version__"]

@@ -6,7 +6,7 @@ sub-config plus explicit runtime arguments, never the whole `RunConfig`:
     build(cfg.model, device=..., generator=...)   -> GPT
     build(cfg.optim, model=model)                 -> torch.optim.Optimizer
     build(cfg.schedule, steps=cfg.train.steps)    -> LRSchedule (lr multiplier at a step)
-    build(cfg.data, block_size=..., ...)          -> TokenData (registered in nanigpt.data.build)
+    build(cfg.data, block_size=..., ...)          -> TokenData
 
 Learning rates: every optimizer built here stores each param group's peak lr under the key
 "base_lr" (and starts "lr" at it); the training loop sets, every step,
@@ -25,6 +25,9 @@ import torch
 import torch.nn as nn
 
 from nanigpt.config import RunConfig
+from nanigpt.data.config import BuiltinData, ShardData, TextData
+from nanigpt.data.sources import load_builtin, load_shards, load_text
+from nanigpt.data.tokens import TokenData
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT
 from nanigpt.optim.config import SGD, AdamW, Muon, ScheduleConfig
@@ -144,12 +147,24 @@ def build_schedule(cfg: ScheduleConfig, *, steps: int) -> LRSchedule:
     return lr_schedule(cfg, steps)
 
 
-def _register_all() -> None:
-    """Import the modules that register their own builders, so `build` is complete on import.
-
-    The one place that lists them: a component whose builders live beside it goes here.
-    """
-    import nanigpt.data.build  # noqa: F401  (BuiltinData, TextData, ShardData)
+# Data sources: the token streams of text, the built-in corpus or token shards. vocab_size is
+# accepted by every source so callers need not know which one they hold; bytes always fit the
+# byte-level vocab, which RunConfig.check enforces.
 
 
-_register_all()
+@build.register(TextData)
+def build_text(cfg: TextData, *, block_size: int, seed: int = 0, vocab_size: int | None = None) -> TokenData:
+    """The bytes of a text file or folder, split into train and val."""
+    return load_text(cfg, block_size=block_size, seed=seed)
+
+
+@build.register(BuiltinData)
+def build_builtin(cfg: BuiltinData, *, block_size: int, seed: int = 0, vocab_size: int | None = None) -> TokenData:
+    """The built-in corpus as bytes, split into train and val."""
+    return load_builtin(cfg, block_size=block_size, seed=seed)
+
+
+@build.register(ShardData)
+def build_shards(cfg: ShardData, *, block_size: int, seed: int = 0, vocab_size: int | None = None) -> TokenData:
+    """Token shards, memory-mapped."""
+    return load_shards(cfg, block_size=block_size, seed=seed, vocab_size=vocab_size)

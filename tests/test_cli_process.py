@@ -156,3 +156,18 @@ def test_completion_cache_follows_the_presets_files(tmp_path):
     )
     assert "plain,clitest" in complete()
     assert len(list((tmp_path / "cache" / "nanigpt").glob("complete-*.json"))) == 2
+
+
+def test_a_dry_run_loads_torch_but_not_its_compiler(tmp_path):
+    # `train --dry-run` counts parameters on the meta device: torch, not torch._dynamo (about a
+    # second of start-up), which nothing in a dry run uses
+    code = (
+        "import sys\nfrom nanigpt.cli import cli\n"
+        "try:\n    cli.main(['train', 'preset:gpt2', '--dry-run'], prog_name='nanigpt', standalone_mode=False)\n"
+        "except SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, 'torch._dynamo' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path / "runs"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "True False"
+    assert "params    124,373,760" in r.stdout

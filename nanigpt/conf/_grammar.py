@@ -48,7 +48,7 @@ def parse_token(tok: str) -> tuple[Any, ...]:
     name = path[3:] if every else path
     if not name:
         raise TokenSyntaxError(
-            f"no field name before `=`", token=tok, suggestion=f"write path=value, e.g. lr={value or '3e-4'}"
+            "no field name before `=`", token=tok, suggestion=f"write path=value, e.g. lr={value or '3e-4'}"
         )
     if value.startswith("="):
         raise TokenSyntaxError(

@@ -16,14 +16,15 @@ must exist in some variant; `get`/`set` on a config whose current variant lacks 
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from msgspec.structs import replace
 
 from nanigpt.conf._errors import ConfigError, UnknownFieldError, VariantFieldError
 from nanigpt.conf._suggest import did_you_mean, suggest
-from nanigpt.conf._types import _SPECS, LEAF, STRUCT, FieldSpec, describe_type, names_below, spec_of
+from nanigpt.conf._values import describe_type
+from nanigpt.conf._types import _SPECS, LEAF, STRUCT, FieldSpec, names_below, spec_of
 
 
 def _join(prefix: str, name: str) -> str:

@@ -23,8 +23,8 @@ from typing import Any, TypeVar, overload
 
 from nanigpt.conf._errors import PatchError
 from nanigpt.conf._lens import Lens, Traversal
-from nanigpt.conf._types import describe_type, strip_annotated
-from nanigpt.conf._values import BadValue, format_value, make_parser
+from nanigpt.conf._types import strip_annotated
+from nanigpt.conf._values import BadValue, describe_type, format_value, make_parser
 
 C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])

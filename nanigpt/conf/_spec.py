@@ -47,13 +47,12 @@ from nanigpt.conf._types import (
     LEAF,
     UNION,
     FieldSpec,
-    describe_type,
     names_below,
     reachable_types,
     spec_of,
 )
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
-from nanigpt.conf._values import BadValue, format_value
+from nanigpt.conf._values import BadValue, describe_type, format_value
 from nanigpt.conf._walk import IMPURE, RESHAPED, _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount, pure_tree
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]

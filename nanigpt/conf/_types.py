@@ -13,6 +13,8 @@ from typing import Any, Literal, Union
 
 import msgspec
 
+from nanigpt.conf._values import make_parser
+
 LEAF, STRUCT, UNION = 0, 1, 2
 
 _NoneType = type(None)
@@ -150,8 +152,6 @@ class _Ann:
 
     def parser(self) -> Any:
         if self._parser is None:
-            from nanigpt.conf._values import make_parser
-
             self._parser = make_parser(self.bare)
         return self._parser
 
@@ -252,43 +252,6 @@ def _doc_of(annotation: Any) -> str | None:
                 doc = m.description
         annotation = args[0]
     return doc
-
-
-def describe_type(bare: Any) -> str:
-    """A short human name of a bare type: `a float`, `an integer`, `one of 'a', 'b'`."""
-    if bare is float:
-        return "a float"
-    if bare is int:
-        return "an integer"
-    if bare is bool:
-        return "true or false"
-    if bare is str:
-        return "a string"
-    if bare is _NoneType:
-        return "null"
-    origin = typing.get_origin(bare)
-    args = typing.get_args(bare)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (Union, types.UnionType):
-        return " or ".join(describe_type(a) for a in args)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_plural(args[0])}"
-        return f"a tuple of {len(args)} ({', '.join(_short(a) for a in args)})"
-    if origin in (list, set, frozenset):
-        return f"a list of {_plural(args[0]) if args else 'values'}"
-    if is_struct_type(bare):
-        return f"a `{bare.__name__}` section"
-    return f"`{getattr(bare, '__name__', bare)}`"
-
-
-def _short(t: Any) -> str:
-    return {float: "float", int: "int", bool: "bool", str: "str", _NoneType: "null"}.get(t, describe_type(t))
-
-
-def _plural(t: Any) -> str:
-    return {float: "floats", int: "integers", bool: "booleans", str: "strings"}.get(t, describe_type(t))
 
 
 def floats_finite(root: type) -> bool:

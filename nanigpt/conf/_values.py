@@ -16,7 +16,6 @@ from typing import Any, Literal, Union
 import msgspec
 
 from nanigpt.conf._suggest import close_matches
-from nanigpt.conf._types import describe_type
 
 _NoneType = type(None)
 _NONFINITE = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
@@ -143,3 +142,40 @@ def format_value(v: Any) -> str:
     if isinstance(v, (tuple, list)) and len(v) >= 2 and all(isinstance(x, (int, float)) for x in v):
         return ",".join(format_value(x) for x in v)
     return msgspec.json.encode(v).decode()
+
+
+def describe_type(bare: Any) -> str:
+    """A short human name of a bare type: `a float`, `an integer`, `one of 'a', 'b'`."""
+    if bare is float:
+        return "a float"
+    if bare is int:
+        return "an integer"
+    if bare is bool:
+        return "true or false"
+    if bare is str:
+        return "a string"
+    if bare is _NoneType:
+        return "null"
+    origin = typing.get_origin(bare)
+    args = typing.get_args(bare)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_plural(args[0])}"
+        return f"a tuple of {len(args)} ({', '.join(_short(a) for a in args)})"
+    if origin in (list, set, frozenset):
+        return f"a list of {_plural(args[0]) if args else 'values'}"
+    if isinstance(bare, type) and issubclass(bare, msgspec.Struct):
+        return f"a `{bare.__name__}` section"
+    return f"`{getattr(bare, '__name__', bare)}`"
+
+
+def _short(t: Any) -> str:
+    return {float: "float", int: "int", bool: "bool", str: "str", _NoneType: "null"}.get(t, describe_type(t))
+
+
+def _plural(t: Any) -> str:
+    return {float: "floats", int: "integers", bool: "booleans", str: "strings"}.get(t, describe_type(t))

@@ -140,6 +140,10 @@ class Block(nn.Module):
         return x
 
 
+def _embedding(n: int, dim: int) -> nn.Embedding:
+    return nn.Embedding.from_pretrained(torch.empty(n, dim), freeze=False)
+
+
 class GPT(nn.Module):
     """A GPT built from a `GPTConfig`: `logits, loss = model(idx, targets)`.
 
@@ -150,8 +154,11 @@ class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.position == "learned" else None
+        # Embeddings start uninitialized (torch's own init would draw from the global RNG, only to
+        # be overwritten): init_weights draws every weight from `generator`, and a meta build
+        # draws nothing, so counting parameters does not load torch's compiler (meta normal_ does).
+        self.wte = _embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = _embedding(cfg.block_size, cfg.n_embd) if cfg.position == "learned" else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.norm_f = _norm(cfg, cfg.n_embd)
         # Tied: the head reuses wte's matrix (F.linear in `_logits`), so there is no lm_head.

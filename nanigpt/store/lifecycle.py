@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-import nanigpt
+from nanigpt import _version
 from nanigpt.conf import ConfigError, Registry, Resolved
 from nanigpt.store.recipe import recipe_set
 from nanigpt.store.rundir import RunDir, RunStore, StoreError, describe_status, now_iso
@@ -75,7 +75,7 @@ def git_info() -> dict | None:
     """The commit of the naniGPT checkout that is running, whether its code (nanigpt/, presets/,
     pyproject.toml) has uncommitted changes, and a hash of those changes (so two dirty trees can
     be told apart). None when naniGPT is not a git checkout."""
-    root = Path(nanigpt.__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout that holds nanigpt/
     if not (root / ".git").exists():
         return None
 
@@ -127,7 +127,7 @@ def new_attempt(tokens: tuple[str, ...], rt: Any, world: int) -> dict:
         "tokens": list(tokens),
         "flags": msgspec.to_builtins(rt),
         "world_size": world,
-        "version": nanigpt.__version__,
+        "version": _version.__version__,
         "git": git_info(),
         "libraries": library_versions(),
         "python": platform.python_version(),
@@ -220,8 +220,8 @@ def _report_finished(run: RunDir, st: dict, say: Callable[[str], None], warn: Ca
     if finishing is None:
         return
     then, now = finishing.get("git") or {}, git_info() or {}
-    if finishing.get("version") != nanigpt.__version__:
-        warn(f"it finished with naniGPT {finishing.get('version')}; this is {nanigpt.__version__}")
+    if finishing.get("version") != _version.__version__:
+        warn(f"it finished with naniGPT {finishing.get('version')}; this is {_version.__version__}")
     key = ("commit", "dirty", "changes")
     if then.get("commit") and now.get("commit") and [then.get(k) for k in key] != [now.get(k) for k in key]:
         warn(f"it finished with the code at {_code(then)}; this code is {_code(now)}")

@@ -26,6 +26,7 @@ from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
 from nanigpt.training import checkpoint as ckpt
 from nanigpt.training.preflight import global_sequences, micro_batch_for, check_run
+from nanigpt.training.runfiles import RunFiles
 from nanigpt.training.runtime import RuntimeOptions
 
 _PROGRESS_EVERY_S = 0.2  # progress line refresh: often enough to feel live, cheap on a terminal
@@ -150,7 +151,7 @@ class _Progress:
             self.shown = False
 
 
-def _config_identity(cfg: RunConfig, run: Any) -> tuple[str, str]:
+def _config_identity(cfg: RunConfig, run: RunFiles | None) -> tuple[str, str]:
     canonical = canonical_bytes(cfg)
     h = hash_bytes(canonical)
     if run is not None and run.hash != h:
@@ -162,12 +163,12 @@ def _config_identity(cfg: RunConfig, run: Any) -> tuple[str, str]:
 def train(
     cfg: RunConfig,
     rt: RuntimeOptions,
-    run: Any | None,
+    run: RunFiles | None,
     attempt: dict[str, Any] | None = None,
     *,
     out: TextIO = sys.stderr,
 ) -> Summary:
-    """Train `cfg` into `run` (a `RunDir`, or None for no files) and return the summary.
+    """Train `cfg` into `run` (a `RunFiles`, or None for no files) and return the summary.
 
     Resumes from the newest checkpoint in `run.checkpoint_dir` unless `rt.fresh`. Fills
     `attempt` (the record the CLI appends to attempts.jsonl) with what only the trainer knows:

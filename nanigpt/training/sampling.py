@@ -7,13 +7,14 @@ Torch loads when `sample` or `load_model` runs, not at import: the CLI checks it
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from nanigpt.conf import ConfigError, short_hash
 from nanigpt.config import RunConfig
 from nanigpt.data.config import ShardData
+from nanigpt.training.runfiles import RunFiles
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +34,7 @@ def check_args(tokens: int, temperature: float, top_k: int | None) -> None:
         raise ConfigError(f"`--top-k`={top_k} must be >= 1", path="top_k", suggestion="omit it to keep every token")
 
 
-def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
+def load_model(run: RunFiles, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
     """(config, model in eval mode, step) from `run`'s newest checkpoint."""
     from nanigpt.builders import build
     from nanigpt.training import checkpoint as ckpt
@@ -65,7 +66,7 @@ def load_model(run: Any, device: torch.device) -> tuple[RunConfig, torch.nn.Modu
 
 
 def sample(
-    run: Any,
+    run: RunFiles,
     prompt: str = "",
     tokens: int = 256,
     temperature: float = 1.0,
