@@ -71,10 +71,9 @@ def cpu_bf16_units(cpuinfo: str | None = None) -> str:
     """What this CPU multiplies bfloat16 matrices with: "amx", "avx512_bf16", "none", or
     "unknown" where /proc/cpuinfo cannot be read (not Linux).
 
-    Only AMX makes bfloat16 autocast pay on a CPU. The bench GPT of bench_train.py (4 x 128,
-    context 64, 2 threads), bfloat16 against float32 time per step, with oneDNN held to each
-    instruction set by ONEDNN_MAX_CPU_ISA (`bench_train.py isa`): AMX 0.67x, AVX512-BF16
-    without AMX 1.39x, AVX-512 without BF16 2.9x, AVX2 27x.
+    Recorded in each bfloat16 attempt on a CPU, so that a speed can be read against the
+    hardware that made it. It says nothing about speed by itself: capping oneDNN's instruction
+    set on an AMX machine (`bench_train.py isa`) is no stand-in for a real CPU of another kind.
     """
     if cpuinfo is None:
         try:
