@@ -199,7 +199,10 @@ def attempt_lines(attempts: list[dict]) -> list[str]:
 
 def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: Path) -> None:
     store = RunStore(runs_dir)
-    t = load_target(store, list(words))
+    # `show "preset:tiny +large"` (one quoted word, as diff takes it): split where a space stands
+    # outside a value; `data.path=/a b` is one token, and stays one
+    spec = split_spec(words[0]) if len(words) == 1 and " " in words[0].partition("=")[0] else list(words)
+    t = load_target(store, spec)
     st = t.run.status() if t.run is not None else None
     attempts = t.run.attempts() if t.run is not None else []
     if st is not None and st.get("attempt"):
@@ -239,12 +242,16 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
 # --- diff -------------------------------------------------------------------------------------
 
 
-def _target_of_word(store: RunStore, word: str) -> Target:
+def split_spec(word: str) -> list[str]:
+    """A spec given as one quoted word, split as a shell would."""
     try:
-        words = shlex.split(word)
+        return shlex.split(word)
     except ValueError as e:
-            raise ConfigError(f"cannot split the spec {word!r}: {e}", suggestion="check its quotes") from None
-    return load_target(store, words)
+        raise ConfigError(f"cannot split the spec {word!r}: {e}", suggestion="check its quotes") from None
+
+
+def _target_of_word(store: RunStore, word: str) -> Target:
+    return load_target(store, split_spec(word))
 
 
 def _section(path: str) -> tuple[str, str]:

@@ -689,3 +689,16 @@ def test_a_run_directory_that_links_out_of_the_runs_dir_is_refused(runs, tmp_pat
     assert invoke(["runs"], runs).stdout.splitlines()[1] == (
         f"{h[:12]}  unreadable  not read: a link to {outside}, outside the runs directory"
     )
+
+
+def test_show_takes_a_spec_as_one_quoted_word(tmp_path):
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), "--json"]
+    one = CliRunner().invoke(cli, ["show", "preset:tiny +large lr=1e-3", *args])
+    many = CliRunner().invoke(cli, ["show", "preset:tiny", "+large", "lr=1e-3", *args])
+    assert one.exit_code == many.exit_code == 0
+    assert json.loads(one.output)["hash"] == json.loads(many.output)["hash"] == resolve(["preset:tiny", "+large", "lr=1e-3"]).hash
+    # a space inside a value is part of the value: one token, as before (split, `b` would be the
+    # token in error)
+    spaced = CliRunner().invoke(cli, ["show", "data.path=/a b", *args])
+    assert spaced.exit_code == 2 and "in `data.path=/a b`:" in spaced.output
