@@ -316,3 +316,41 @@ def test_git_info_names_this_checkout():
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert info["commit"] == head and isinstance(info["dirty"], bool)
     assert (info["changes"] is not None) == info["dirty"]
+
+
+def test_a_full_disk_is_named_with_its_place_and_no_traceback(runs, text, monkeypatch):
+    import collections
+
+    from nanigpt.training import checkpoint
+
+    def full(state, f):  # what torch raises when its zip writer hits a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 2054016 vs 2053904")
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: usage(2_000_000, 1_990_000, 10_000))
+    r = invoke(["train", *spec(text), "--checkpoint-every", "3"], runs)
+    res = resolve(spec(text))
+    run = RunStore(runs).run(res.hash)
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    # the pre-flight warning first, then the failure in one line naming the file and the sizes
+    assert "Warning: " in r.stderr and "has 0.0 MB free, but keeping 2 checkpoint(s) of about" in r.stderr
+    last = r.stderr.splitlines()[-1]
+    assert last.startswith(f"Error: run {res.short} failed: no space left on device writing {run.path}/checkpoints/step_00000003.pt: about ")
+    assert last.endswith(f"MB needed, 0.0 MB free (recorded in {run.path}/status.json; train it again to resume from its last checkpoint)")
+    st = run.status()
+    assert st["state"] == "failed" and st["error"].startswith("OSError: no space left on device writing")
+    assert not list(run.checkpoint_dir.iterdir())  # no partial checkpoint left behind
+
+
+def test_an_error_that_is_no_full_disk_is_not_called_one(tmp_path, monkeypatch):
+    import torch
+
+    from nanigpt.training import checkpoint
+
+    def broken(state, f):
+        raise RuntimeError("a bug in the writer")
+
+    monkeypatch.setattr(checkpoint.torch, "save", broken)
+    with pytest.raises(RuntimeError, match="a bug in the writer"):
+        checkpoint.save(tmp_path, {"step": 1, "model": {"w": torch.zeros(4)}}, keep=1)

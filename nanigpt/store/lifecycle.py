@@ -17,6 +17,7 @@ written), `RunLocked` another process trains the run, `RunFailed` the run failed
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import platform
 import socket
@@ -241,6 +242,17 @@ def _interrupted(run: RunDir) -> Interrupted:
                        "train it again to resume")
 
 
+def _failed(run: RunDir, e: Exception) -> RunFailed:
+    """An unexpected error (a bug, most likely): recorded, and reported with its traceback."""
+    error = f"{type(e).__name__}: {e}"
+    run.end_attempt("failed", error=error)
+    return RunFailed(
+        f"run {run.short} failed: {error.splitlines()[0]} "
+        f"(recorded in {run.path}/status.json; train it again to resume from its last checkpoint)",
+        trace=traceback.format_exc(),
+    )
+
+
 def _attempt(store: RunStore, run: RunDir, created: bool, root_existed: bool, r: Resolved, rt: Any, world: int,
              *, say: Callable[[str], None], warn: Callable[[str], None], out: Any) -> Any:
     """One attempt under the run's lock: its record opened, the trainer called, its end recorded."""
@@ -283,17 +295,18 @@ def _attempt(store: RunStore, run: RunDir, created: bool, root_existed: bool, r:
         # diverge again: the message says what to change instead.
         run.end_attempt("failed", error=f"{type(e).__name__}: {e}")
         raise RunFailed(f"run {run.short} failed: {e} (recorded in {run.path}/status.json)") from None
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise _failed(run, e) from None
+        # A full disk: an outcome of the machine, named with its place; no traceback to read.
+        run.end_attempt("failed", error=f"{type(e).__name__}: {e.strerror}")
+        raise RunFailed(f"run {run.short} failed: {e.strerror} (recorded in {run.path}/status.json; "
+                        "train it again to resume from its last checkpoint)") from None
     except Exception as e:
         distributed = sys.modules.get("nanigpt.training.distributed")
         if distributed is not None and distributed.stopped_by_signal():
             # A peer stopped by the same signal broke a collective first: still an interrupt.
             raise _interrupted(run) from None
-        error = f"{type(e).__name__}: {e}"
-        run.end_attempt("failed", error=error)
-        raise RunFailed(
-            f"run {run.short} failed: {error.splitlines()[0]} "
-            f"(recorded in {run.path}/status.json; train it again to resume from its last checkpoint)",
-            trace=traceback.format_exc(),
-        ) from None
+        raise _failed(run, e) from None
     run.end_attempt("finished", step=summary.steps, train_loss=summary.train_loss, val_loss=summary.val_loss)
     return summary

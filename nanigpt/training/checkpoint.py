@@ -9,6 +9,7 @@ contents catches silent corruption (a flipped bit loads fine otherwise).
 from __future__ import annotations
 
 import ctypes
+import errno
 import re
 import shutil
 from dataclasses import dataclass
@@ -117,10 +118,44 @@ def save(directory: Path, state: dict[str, Any], *, keep: int) -> Path:
     state = {**state, "format": FORMAT}
     state["digest"] = digest(state)
     final = path_for(directory, state["step"])
-    with atomic_writer(final) as f:
-        torch.save(state, f)
+    try:
+        with atomic_writer(final) as f:
+            torch.save(state, f)
+    except (OSError, RuntimeError) as e:
+        # torch reports a full disk as its own RuntimeError ("unexpected pos ..."): name the cause
+        need, free = tensor_bytes(state), shutil.disk_usage(directory).free
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC or need >= free:
+            raise OSError(errno.ENOSPC, f"no space left on device writing {final}: about "
+                          f"{_mb(need)} needed, {_mb(free)} free") from None
+        raise
     prune(directory, keep)
     return final
+
+
+def tensor_bytes(obj: Any) -> int:
+    """The bytes of every tensor in a (nested) state: about what its checkpoint takes on disk."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def check_space(directory: Path, state_bytes: int, keep: int) -> str | None:
+    """A warning if `directory`'s file system has less room than `keep` checkpoints of
+    `state_bytes` each and the one being written beside them; else None."""
+    need = state_bytes * (keep + 1)
+    free = shutil.disk_usage(directory).free
+    if free >= need:
+        return None
+    return (f"{directory} has {_mb(free)} free, but keeping {keep} checkpoint(s) of about "
+            f"{_mb(state_bytes)} needs about {_mb(need)}: free some space, or pass --keep-checkpoints 1")
 
 
 def save_sharded(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

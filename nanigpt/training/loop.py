@@ -258,6 +258,12 @@ def train(
             optimizer.load_state_dict(resume.meta["optimizer"])
         ckpt.set_rng_state(resume.meta["rng"])
     params = sum(p.numel() for p in model.parameters())
+    if run is not None and main:
+        # Weights plus the optimizer's state, about twice their size once it has stepped (AdamW).
+        weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        warning = ckpt.check_space(run.checkpoint_dir, 3 * weights, rt.keep_checkpoints)
+        if warning is not None:
+            print(f"Warning: {warning}", file=out, flush=True)
 
     def autocast() -> contextlib.AbstractContextManager:
         if cfg.precision.autocast == "bfloat16":
