@@ -415,8 +415,8 @@ def build_completion_data() -> dict:
         from nanigpt.config import load_registry
 
         reg = load_registry()
-        presets = [[n, e.summary] for n, e in reg.presets.items()]
-        patches = [[f"+{n}:" if hasattr(e, "usage") else f"+{n}", e.summary] for n, e in reg.patches.items()]
+        presets = [[e.name, e.summary] for e in reg.listed("presets")]  # read, not run
+        patches = [[f"+{e.name}:" if e.kind == "patch_factory" else f"+{e.name}", e.summary] for e in reg.listed("patches")]
     except Exception:  # a broken presets file must not break the shell; `nanigpt presets` says why
         presets, patches = [], []
     return {"values": values, "sections": sections, "bare": bare, "presets": presets, "patches": patches}

@@ -405,13 +405,9 @@ def _where(source: str | None) -> str:
 def registry_command(kind: str, *, as_json: bool) -> None:
     from nanigpt.config import load_registry
 
-    reg = load_registry()
-    entries = list((reg.presets if kind == "presets" else reg.patches).values())
-    rows: list[dict[str, Any]] = []
-    for e in entries:
-        usage = getattr(e, "usage", None)
-        name = f"preset:{e.name}" if kind == "presets" else str(usage or f"+{e.name}")
-        rows.append({"name": e.name, "usage": name, "doc": e.doc, "summary": e.summary, "source": e.source})
+    # read from the files, none of which runs: listing someone's presets executes none of their code
+    rows = [{"name": e.name, "usage": e.usage, "doc": e.doc, "summary": e.summary, "source": e.source}
+            for e in load_registry().listed(kind)]
     if as_json:
         echo_json(rows)
         return

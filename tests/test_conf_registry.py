@@ -63,7 +63,7 @@ def test_shipped_presets_ship_inside_the_package():
 
 def test_presets_are_never_imported_as_a_top_level_module():
     code = (
-        "import sys; from nanigpt.config import load_registry; r = load_registry(); "
+        "import sys; from nanigpt.config import load_registry; r = load_registry(); r.presets['small']; "
         "assert 'presets' not in sys.modules, 'imported as presets'; "
         "print(sorted(m for m in sys.modules if 'presets' in m))"
     )
@@ -138,10 +138,90 @@ def test_missing_env_dir(tmp_path, monkeypatch):
 
 
 def test_a_file_that_fails_to_load(tmp_path):
-    f = write(tmp_path, "bad.py", "raise ValueError('broken')\n")
+    f = write(tmp_path, "bad.py", USER_FILE + "\nraise ValueError('broken')\n")
+    reg = Registry.load([tmp_path])  # read, not run
+    assert [e.name for e in reg.listed("presets")] == ["mine"]
     with pytest.raises(RegistryError) as e:
-        Registry.load([tmp_path])
+        reg.preset("mine")
     assert str(e.value) == f"presets file {f} failed to load: ValueError: broken"
+    with pytest.raises(RegistryError) as e:
+        write(tmp_path, "bad.py", "def broken(:\n")
+        Registry.load([tmp_path])
+    assert str(e.value).startswith(f"presets file {f} cannot be read: SyntaxError:")
+
+
+MARKER_FILE = '''
+from pathlib import Path
+
+from nanigpt.conf import patch, patch_factory, preset, set_
+from nanigpt.config import L, RunConfig
+
+Path(__file__).with_name("RAN").write_text("this file ran")
+
+
+@preset
+def theirs() -> RunConfig:
+    """Their experiment."""
+    return RunConfig()
+
+
+@patch(name="their-seed")
+def seed(cfg: RunConfig) -> RunConfig:
+    """Their seed."""
+    return L.train.seed.set(cfg, 3)
+
+
+@patch_factory
+def depth(n: int, width: int = 64):
+    """Their depth."""
+    return set_(L.model.n_layer, n)
+'''
+
+
+def test_reading_presets_runs_no_one_s_code(tmp_path, monkeypatch):
+    # a cloned repository's presets/ runs only when a spec uses a name it defines: not for a
+    # shipped preset, the listings, `fields` or completion
+    from click.testing import CliRunner
+
+    from nanigpt.cli import cli
+
+    f = write(tmp_path / "presets", "theirs.py", MARKER_FILE)
+    marker = f.with_name("RAN")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "NO_COLOR": "1"}
+    for args in (["show", "preset:small"], ["presets"], ["patches"], ["fields", "lr"], ["diff", "preset:tiny", "preset:small"]):
+        r = CliRunner().invoke(cli, [*args], env=env)
+        assert r.exit_code == 0, (args, r.output)
+        assert not marker.exists(), f"{args} ran the presets file"
+    listing = CliRunner().invoke(cli, ["patches"], env=env).output
+    assert "+their-seed" in listing and "+depth:N,[WIDTH]" in listing and "Their depth." in listing
+    from nanigpt._cli_complete import build_completion_data
+
+    data = build_completion_data()
+    assert ["theirs", "Their experiment."] in data["presets"] and ["+depth:", "Their depth."] in data["patches"]
+    assert not marker.exists(), "completion ran the presets file"
+    # a spec that names one of its entries runs it, once
+    r = CliRunner().invoke(cli, ["show", "preset:tiny", "+their-seed", "--json"], env=env)
+    assert r.exit_code == 0 and marker.exists()
+
+
+def test_a_name_the_reader_cannot_see_is_refused_when_the_file_runs(tmp_path):
+    f = write(tmp_path, "hidden.py", USER_FILE + '''
+from nanigpt.conf import patch as _p
+
+
+def _hidden(cfg):
+    """Hidden."""
+    return cfg
+
+
+hidden = _p(_hidden)
+''')
+    reg = Registry.load([tmp_path])
+    assert "hidden" not in reg.patches  # the reader sees no decorated function called `hidden`
+    with pytest.raises(RegistryError, match=rf"presets file {f} defines patch `_hidden` in a way naniGPT cannot read"):
+        reg.preset("mine")
 
 
 def test_unknown_names_suggest():

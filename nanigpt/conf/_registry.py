@@ -4,40 +4,107 @@ A presets file is plain torch-free Python whose module namespace holds `@preset`
 `@patch_factory` values. Files are executed by path (never imported as a top-level module named
 `presets`), from the folders the application names (`nanigpt.config.preset_dirs`). Two entries
 with one name are an error that names both files.
+
+Files are read before they are run: `ast` gives each decorated function's name and docstring, so
+listing, completion and the duplicate check run no one's code, and a file runs only when a spec
+uses a name it defines (cloning a repository and pressing TAB in it executes nothing).
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import xxhash
 
-from nanigpt.conf._errors import ConfigError, RegistryError, UnknownPatchError, UnknownPresetError
+from nanigpt.conf._errors import ConfigError, PatchError, RegistryError, UnknownPatchError, UnknownPresetError
 from nanigpt.conf._suggest import did_you_mean
 from nanigpt.conf._patch import Patch, PatchFactory, Preset
 
 Entry = Preset | Patch | PatchFactory
+_KINDS = {"preset": "presets", "patch": "patches", "patch_factory": "patches"}
+
+
+class Listed(NamedTuple):
+    """A registry entry as its file declares it, read without running the file."""
+
+    kind: str  # "preset", "patch" or "patch_factory"
+    name: str
+    doc: str
+    source: str  # the file's resolved path
+    usage: str  # how the command line names it: `preset:tiny`, `+large`, `+with_lr:LR`
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docstring."""
+        return self.doc.splitlines()[0] if self.doc else ""
+
+
+class _Entries(Mapping):
+    """name -> entry of one kind; the first look-up of an entry from a file runs that file."""
+
+    def __init__(self, registry: Registry, table: str) -> None:
+        self._reg, self._table = registry, table
+
+    def __getitem__(self, name: str) -> Any:
+        return self._reg._entry(self._table, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._reg._listed[self._table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reg._listed[self._table])
+
+    def __len__(self) -> int:
+        return len(self._reg._listed[self._table])
 
 
 class Registry:
     """Named presets and named patches (and patch factories), each with its doc and source file."""
 
-    __slots__ = ("presets", "patches", "sources")
+    __slots__ = ("sources", "_listed", "_loaded", "_ran")
 
     def __init__(
         self,
         presets: Mapping[str, Preset] | None = None,
         patches: Mapping[str, Patch | PatchFactory] | None = None,
         sources: tuple[str, ...] = (),
+        listed: Iterable[Listed] = (),
     ) -> None:
-        self.presets: dict[str, Preset] = dict(sorted((presets or {}).items()))
-        self.patches: dict[str, Patch | PatchFactory] = dict(sorted((patches or {}).items()))
-        # the files the entries were loaded from, in load order
-        self.sources = sources
+        self.sources = sources  # the files the entries come from, in load order
+        self._loaded: dict[str, dict[str, Any]] = {"presets": dict(presets or {}), "patches": dict(patches or {})}
+        self._ran: set[str] = set()
+        by_table: dict[str, dict[str, Listed]] = {"presets": {}, "patches": {}}
+        for e in [*map(_listing, self._loaded["presets"].values()), *map(_listing, self._loaded["patches"].values()),
+                  *listed]:
+            table = by_table[_KINDS[e.kind]]
+            old = table.get(e.name)
+            if old is not None and old.source != e.source:
+                raise RegistryError(
+                    f"two {_KINDS[e.kind]} are called `{e.name}`: in {old.source} and in {e.source}",
+                    suggestion="rename one of them",
+                )
+            table[e.name] = e
+        self._listed = {k: dict(sorted(v.items())) for k, v in by_table.items()}
+
+    @property
+    def presets(self) -> Mapping[str, Preset]:
+        """name -> Preset (sorted by name); looking one up runs the file that defines it."""
+        return _Entries(self, "presets")
+
+    @property
+    def patches(self) -> Mapping[str, Patch | PatchFactory]:
+        """name -> Patch or PatchFactory (sorted by name); looking one up runs its file."""
+        return _Entries(self, "patches")
+
+    def listed(self, table: str) -> list[Listed]:
+        """The entries of "presets" or "patches" as their files declare them; runs nothing."""
+        return list(self._listed[table].values())
 
     @classmethod
     def of(cls, *entries: Entry) -> Registry:
@@ -50,20 +117,41 @@ class Registry:
 
     @classmethod
     def load(cls, paths: Iterable[str | os.PathLike[str]]) -> Registry:
-        """Load every `*.py` presets file in `paths` (directories or single files), in order."""
-        presets: dict[str, Preset] = {}
-        patches: dict[str, Patch | PatchFactory] = {}
+        """Every `*.py` presets file in `paths` (directories or single files), in order, read and
+        checked for duplicate names; none is run until a name it defines is looked up."""
         files: list[str] = []
+        listed: list[Listed] = []
         for where in map(Path, paths):
             found = sorted(f for f in where.glob("*.py") if not f.name.startswith("_")) if where.is_dir() else [where]
             for f in found:
                 file = str(f.resolve())
-                if file in files:
-                    continue
-                files.append(file)
-                for e in _load_file(file):
-                    _add(presets, patches, e)
-        return cls(presets, patches, tuple(files))
+                if file not in files:
+                    files.append(file)
+                    listed += scan_file(file)
+        return cls(sources=tuple(files), listed=listed)
+
+    def _entry(self, table: str, name: str) -> Any:
+        loaded = self._loaded[table]
+        if name not in loaded:
+            e = self._listed[table][name]  # KeyError for an unknown name, as a dict's
+            if e.source in self._ran:
+                raise RegistryError(f"presets file {e.source} declares `{name}` but did not define it when run")
+            self._run(e.source)
+        return loaded[name]
+
+    def _run(self, path: str) -> None:
+        self._ran.add(path)
+        declared = {(e.kind, e.name) for t in self._listed.values() for e in t.values() if e.source == path}
+        for e in _load_file(path):
+            kind = _listing(e).kind
+            if (kind, e.name) not in declared:
+                raise RegistryError(
+                    f"presets file {path} defines {kind.replace('_', ' ')} `{e.name}` in a way naniGPT cannot read "
+                    "without running the file",
+                    suggestion="decorate a top-level function with @preset, @patch or @patch_factory, "
+                    "with a literal name= if any",
+                )
+            self._loaded[_KINDS[kind]][e.name] = e
 
     def preset(self, name: str) -> Preset:
         """The preset `name`, or `UnknownPresetError` with the closest names."""
@@ -125,4 +213,59 @@ def _load_file(path: str) -> list[Entry]:
         # only what this file defined: an entry imported from elsewhere is not registered twice
         if isinstance(v, (Preset, Patch, PatchFactory)) and v.source == path and v not in out:
             out.append(v)
+    return out
+
+
+def _listing(e: Entry) -> Listed:
+    """What a loaded entry would be listed as."""
+    if isinstance(e, Preset):
+        return Listed("preset", e.name, e.doc, e.source or "", f"preset:{e.name}")
+    if isinstance(e, PatchFactory):
+        return Listed("patch_factory", e.name, e.doc, e.source or "", e.usage)
+    return Listed("patch", e.name, e.doc, e.source or "", f"+{e.name}")
+
+
+def scan_file(path: str) -> list[Listed]:
+    """The entries a presets file declares, read with `ast`: every top-level function decorated
+    with @preset, @patch or @patch_factory (plain, or called with a literal `name=`). Runs nothing."""
+    try:
+        tree = ast.parse(Path(path).read_bytes(), filename=path)
+    except (OSError, SyntaxError, ValueError) as e:
+        raise RegistryError(f"presets file {path} cannot be read: {type(e).__name__}: {e}") from None
+    out = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in node.decorator_list:
+            call = deco if isinstance(deco, ast.Call) else None
+            target = call.func if call is not None else deco
+            kind = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+            if kind not in _KINDS:
+                continue
+            name = node.name
+            for kw in call.keywords if call is not None else ():
+                if kw.arg != "name":
+                    continue
+                if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
+                    raise RegistryError(
+                        f"presets file {path}, line {node.lineno}: the name= of @{kind} must be a literal string",
+                        suggestion="naniGPT reads the names without running the file",
+                    )
+                name = kw.value.value
+            doc = ast.get_docstring(node) or ""
+            if not doc:
+                raise PatchError(
+                    f"{kind.replace('_', ' ')} `{name}` ({path}) has no docstring",
+                    suggestion="say in one line what it gives the user; `nanigpt presets`/`patches` print it",
+                )
+            if kind == "preset":
+                usage = f"preset:{name}"
+            elif kind == "patch":
+                usage = f"+{name}"
+            else:
+                a = node.args
+                args = [x.arg for x in [*a.posonlyargs, *a.args]]
+                required = len(args) - len(a.defaults)
+                usage = f"+{name}:" + ",".join(x.upper() if i < required else f"[{x.upper()}]" for i, x in enumerate(args))
+            out.append(Listed(kind, name, doc, path, usage))
     return out
