@@ -377,7 +377,9 @@ def train(
             record: dict[str, Any] = {
                 "step": done,
                 "loss": loss_f,
-                "lr": cfg.optim.lr * mult,
+                # What the optimizer used, read back, not recomputed from the config: the first
+                # group carries `optim.lr` (the matrices; Muon's own group).
+                "lr": optimizer.param_groups[0]["lr"],
                 "grad_norm": float(grad_norm),
                 "tokens_per_s": tokens_per_step / dt,
                 "elapsed_s": round(elapsed_before + time.perf_counter() - t_loop, 4),
