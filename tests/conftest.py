@@ -22,6 +22,24 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def devices(monkeypatch):
+    """`devices(cuda=N, mps=...)` makes torch report N CUDA GPUs (of `capability`, named `name`)
+    and an MPS device or none, whatever this machine has: the checks that only ask torch what
+    exists (`--device`, fp8 support) then take the same branches on every machine. Nothing may
+    run on a faked GPU."""
+    import torch
+
+    def see(*, cuda: int = 0, mps: bool = False, capability: tuple[int, int] = (8, 0), name: str = "Fake GPU") -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+    return see
+
+
 @pytest.fixture(scope="session")
 def shakespeare() -> Path:
     """The shared sample text; a test that needs it fails, rather than skips, when it is missing."""
