@@ -3,12 +3,26 @@ torch-free tests (the config machinery, the CLI's read-only commands) never load
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 # Part of the test set-up, beside the checkout, never copied into it (DESIGN.md, Data).
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+
+
+@pytest.fixture(autouse=True)
+def _thread_count_is_put_back():
+    """A test that changes torch's thread count changes the numbers of every test after it: the
+    count must be what it was when the test started (`one_thread` puts it back)."""
+    torch = sys.modules.get("torch")  # never imported here: torch-free tests stay torch-free
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None:
+        assert torch.get_num_threads() == before, (
+            f"the test left torch on {torch.get_num_threads()} threads, not {before}: use the `one_thread` fixture"
+        )
 
 
 @pytest.fixture

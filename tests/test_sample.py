@@ -17,14 +17,21 @@ from nanigpt.train.sample import sample
 from trainkit import make_run, tiny, write_text
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # texts compared at one thread count
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("sample")
     text = write_text(tmp / "text.txt")
     cfg = tiny(TextData(path=str(text)), train=TrainConfig(steps=40, batch_tokens=32 * 8))
     run = make_run(tmp / "runs", cfg)
-    train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # a module-wide fixture cannot take the per-test `one_thread`
+    try:
+        train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    finally:
+        torch.set_num_threads(before)
     return run, set(text.read_text())
 
 
