@@ -89,9 +89,10 @@ class Spy:
             h.remove()
 
 
-def spied_train(cfg, rt: RuntimeOptions | None = None, run=None) -> Spy:
+def spied_train(cfg, run=None, **flags: Any) -> Spy:
+    """Train `cfg` on the CPU (the references run there), watched by a `Spy`."""
     with Spy() as spy:
-        train(cfg, rt or RuntimeOptions(), run, out=io.StringIO())
+        train(cfg, RuntimeOptions(device="cpu", **flags), run, out=io.StringIO())
     return spy
 
 
@@ -191,7 +192,7 @@ def sgd(text, *, steps: int, grad_clip: float = 0.0, **over):
 def test_micro_batches_step_as_one_big_batch(tmp_path, text):
     cfg = sgd(text, steps=3)
     run = make_run(tmp_path / "runs", cfg)
-    spy = spied_train(cfg, RuntimeOptions(micro_batch=2), run)  # 8 sequences a step: 4 micro-batches of 2
+    spy = spied_train(cfg, run, micro_batch=2)  # 8 sequences a step: 4 micro-batches of 2
     data = data_of(cfg)
     assert len(spy.steps) == 3
     for k, (s, m) in enumerate(zip(spy.steps, run.metrics())):
@@ -237,7 +238,7 @@ def test_the_val_loss_is_an_eval_mode_forward_of_the_checkpointed_weights(tmp_pa
     cfg = tiny(text, model=GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.3),
                train=TrainConfig(steps=8, batch_tokens=32 * 8), eval=EvalConfig(interval=4, batches=3))
     run = make_run(tmp_path / "runs", cfg)
-    spy = spied_train(cfg, RuntimeOptions(checkpoint_every=4, keep_checkpoints=10), run)
+    spy = spied_train(cfg, run, checkpoint_every=4, keep_checkpoints=10)
     # Each step trained in training mode, the steps after an evaluation too (dropout back on).
     assert [len(s.micro) for s in spy.steps] == [1] * 8
     data = data_of(cfg)
