@@ -43,12 +43,12 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         yield f
         f.flush()
         os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, path)  # a failed rename, too, must leave no temp file behind
     except BaseException:
         f.close()
         tmp.unlink(missing_ok=True)
         raise
-    f.close()
-    os.replace(tmp, path)
     fsync_dir(path.parent)
 
 

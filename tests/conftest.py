@@ -3,9 +3,23 @@ torch-free tests (the config machinery, the CLI's read-only commands) never load
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _thread_count_is_put_back():
+    """A test that changes torch's thread count changes the numbers of every test after it: the
+    count must be what it was when the test started (`one_thread` puts it back)."""
+    torch = sys.modules.get("torch")  # never imported here: torch-free tests stay torch-free
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None:
+        assert torch.get_num_threads() == before, (
+            f"the test left torch on {torch.get_num_threads()} threads, not {before}: use the `one_thread` fixture"
+        )
 
 
 @pytest.fixture
@@ -17,6 +31,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def devices(monkeypatch):
+    """`devices(cuda=N, mps=...)` makes torch report N CUDA GPUs (of `capability`, named `name`)
+    and an MPS device or none, whatever this machine has: the checks that only ask torch what
+    exists (`--device`, fp8 support) then take the same branches on every machine. Nothing may
+    run on a faked GPU."""
+    import torch
+
+    def see(*, cuda: int = 0, mps: bool = False, capability: tuple[int, int] = (8, 0), name: str = "Fake GPU") -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+    return see
 
 
 @pytest.fixture(scope="session")

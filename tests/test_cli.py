@@ -487,28 +487,34 @@ def test_pre_flight_errors_are_one_line_naming_the_token(runs, args, message):
     assert not runs.exists()
 
 
-def test_a_device_this_machine_lacks_is_bad_input_before_the_run_exists(runs):
-    import torch
-
-    args = ["preset:tiny", "+fp8", "precision.fp8_allow_emulation=false"]
-    r = invoke(["train", *args], runs)
-    assert (r.exit_code, r.stdout) == (2, "")
-    if not torch.cuda.is_available():
-        assert r.stderr == (
-            "Error: in `precision.fp8_allow_emulation=false`: `precision.fp8_allow_emulation`=false but there are "
-            "no fp8 tensor cores on cpu (run on a GPU of compute capability 8.9+ such as an L4, RTX 4090, H100 or "
-            "H200, or set precision.fp8_allow_emulation=true to emulate float8, slowly)\n"
-        )
-    if not torch.backends.mps.is_available():
-        r = invoke(["train", "preset:tiny", "--device", "mps"], runs)
-        assert (r.exit_code, r.stdout, r.stderr) == (
-            2, "", "Error: `--device`='mps' but torch sees no MPS device (an Apple GPU) (use --device cpu, or auto)\n"
-        )
-    if not torch.cuda.is_available():
-        r = invoke(["train", "preset:tiny", "--device", "cuda:1"], runs)
-        assert (r.exit_code, r.stdout, r.stderr) == (
-            2, "", "Error: `--device`='cuda:1' but torch sees no CUDA GPU (use --device cpu, or auto)\n"
-        )
+def test_a_device_this_machine_lacks_is_bad_input_before_the_run_exists(runs, devices):
+    fp8_strict = ["train", "preset:tiny", "+fp8", "precision.fp8_allow_emulation=false"]
+    hint = ("(run on a GPU of compute capability 8.9+ such as an L4, RTX 4090, H100 or H200, or set "
+            "precision.fp8_allow_emulation=true to emulate float8, slowly)\n")
+    devices(cuda=0, mps=False)
+    r = invoke(fp8_strict, runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: in `precision.fp8_allow_emulation=false`: `precision.fp8_allow_emulation`=false but there are "
+        "no fp8 tensor cores on cpu " + hint
+    )
+    r = invoke(["train", "preset:tiny", "--device", "mps"], runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: `--device`='mps' but torch sees no MPS device (an Apple GPU) (use --device cpu, or auto)\n"
+    )
+    r = invoke(["train", "preset:tiny", "--device", "cuda:1"], runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: `--device`='cuda:1' but torch sees no CUDA GPU (use --device cpu, or auto)\n"
+    )
+    devices(cuda=1, capability=(8, 6), name="NVIDIA A10")  # a GPU without fp8 tensor cores
+    r = invoke(fp8_strict, runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: in `precision.fp8_allow_emulation=false`: `precision.fp8_allow_emulation`=false but there are "
+        "no fp8 tensor cores on cuda:0 (NVIDIA A10, compute capability 8.6; fp8 needs 8.9+) " + hint
+    )
+    r = invoke(["train", "preset:tiny", "--device", "cuda:1"], runs)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: `--device`='cuda:1' but torch sees 1 GPU(s) (use cuda:0 .. cuda:0)\n"
+    )
     assert not runs.exists()
 
 

@@ -352,12 +352,17 @@ def test_preset_not_first():
 def test_every_fix_for_a_misplaced_start_resolves(tokens):
     # one start token, first: moved there, a repeat dropped, or (two starts) one kept; never two
     e = err(tokens, TokenSyntaxError)
-    specs = re.findall(r"`([^`]+)`", e.suggestion) or [e.suggestion.partition(": ")[2]]
-    assert specs, str(e)
-    for spec in specs:
+    two = len(set(t for t in tokens if t.startswith("preset:"))) > 1
+    fixes = (r"keep one: `([^`]+)` or `([^`]+)`" if two
+             else r"(?:move it to the front|drop the repeat): ([^`]+)")  # fmt: skip
+    m = re.fullmatch(fixes, e.suggestion)
+    assert m is not None, e.suggestion
+    rest = [t for t in tokens if not t.startswith("preset:")]
+    for spec in m.groups():
         r = resolve(spec.split())
         assert r.tokens[0] == r.start and sum(t.startswith("preset:") for t in r.tokens) == 1
-    if len(set(t for t in tokens if t.startswith("preset:"))) > 1:
+        assert list(r.tokens[1:]) == rest  # every other token kept, in its order
+    if two:
         assert str(e).startswith(f"in `{e.token}`: a spec has one start token, first; this one has 2: ")
 
 

@@ -18,9 +18,6 @@ from nanigpt.data.sources import load_shards, load_text
 from nanigpt.data.tokenizer import decode, encode
 from nanigpt.data.tokens import Split, TokenData, rank_slice
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
-
-
 def write_shard(path: Path, ids: list[int]) -> Path:
     a = array.array("H", ids)
     assert a.itemsize == 2
@@ -222,9 +219,17 @@ def test_rank_slices_make_up_the_global_batch(shape, k):
 
 
 def test_val_batches_are_fixed_and_differ_from_train():
-    d = _data()
-    assert torch.equal(d.val_batch(0, 4)[0], d.val_batch(0, 4)[0])
-    assert d.val_batch(0, 4)[0].max() < 251
+    # Train tokens are 0..99 and val tokens 100..199: every token tells which split it came from.
+    train = Split([(torch.arange(4000) % 100).to(torch.uint8)])
+    val = Split([(100 + torch.arange(600) % 100).to(torch.uint8)])
+    d = TokenData(train, val, 16, 7, "f", "test")
+    for k in range(4):
+        (vx, vy), (tx, ty) = d.val_batch(k, 8), d.batch(k, 8)
+        assert torch.equal(vx, d.val_batch(k, 8)[0])  # the same at every evaluation
+        assert vx.min() >= 100 and vy.min() >= 100  # val batches come from the val split only
+        assert tx.max() < 100 and ty.max() < 100  # and train batches never from it
+        assert torch.equal(vx[:, 1:], vy[:, :-1])
+    assert not torch.equal(d.val_batch(0, 8)[0], d.val_batch(1, 8)[0])
 
 
 def test_val_blocks_predict_every_val_token_once():
@@ -241,10 +246,9 @@ def test_unigram_entropy_in_nats():
     assert Split([torch.zeros(10, dtype=torch.uint8)]).unigram_entropy() == 0.0
 
 
-@pytest.mark.skipif(not SHAKESPEARE.exists(), reason="shared sample text not present")
-def test_tinyshakespeare_loads_as_bytes():
-    d = load_text(TextData(path=str(SHAKESPEARE)), block_size=64)
-    assert d.train.tokens + d.val.tokens == SHAKESPEARE.stat().st_size
+def test_a_real_text_file_loads_as_bytes(corpus_file):
+    d = load_text(TextData(path=str(corpus_file)), block_size=64)
+    assert d.train.tokens + d.val.tokens == corpus_file.stat().st_size
     assert 3.0 < d.val.unigram_entropy() < 3.5  # a known property of English character frequencies
 
 

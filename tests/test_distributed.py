@@ -135,14 +135,20 @@ def test_single_process_needs_no_process_group() -> None:
     D.shutdown()
 
 
-def test_bad_device_flags_are_config_errors() -> None:
+def test_bad_device_flags_are_config_errors(devices) -> None:
     from nanigpt.conf import ConfigError
 
     with pytest.raises(ConfigError, match=r"`--device`='gpu0' is not a device \(use auto, cpu, cuda, cuda:N or mps\)"):
         D.init("gpu0")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match=r"`--device`='cuda' but torch sees no CUDA GPU"):
-            D.init("cuda")
+    devices(cuda=0)
+    with pytest.raises(ConfigError, match=r"`--device`='cuda' but torch sees no CUDA GPU"):
+        D.init("cuda")
+    assert D.init("auto").device == torch.device("cpu")
+    devices(cuda=2)
+    assert D.init("cuda").device == torch.device("cuda", 0)  # one process: the first GPU
+    assert D.init("auto").device == torch.device("cuda", 0)
+    with pytest.raises(ConfigError, match=r"`--device`='cuda:2' but torch sees 2 GPU\(s\) \(use cuda:0 .. cuda:1\)"):
+        D.init("cuda:2")
 
 
 @pytest.fixture(scope="module")

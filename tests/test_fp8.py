@@ -191,12 +191,11 @@ def trained_losses(tokens: list[str], root: Path) -> tuple[list[float], dict]:
     r = resolve(tokens)
     run, _ = RunStore(root).create(r.hash, r.canonical, {"tokens": tokens, "start": r.start, "blame": {}})
     attempt: dict = {}
-    torch.set_num_threads(1)
     train(r.config, RuntimeOptions(device="cpu", progress="off"), run, attempt, out=io.StringIO())
     return [m["loss"] for m in run.metrics()], attempt
 
 
-def test_preset_tiny_fp8_trains_within_3_percent_of_fp32(tmp_path: Path) -> None:
+def test_preset_tiny_fp8_trains_within_3_percent_of_fp32(tmp_path: Path, one_thread: None) -> None:
     base = ["preset:tiny", "train.steps=50"]
     ref, _ = trained_losses(base, tmp_path / "fp32")
     f8, attempt = trained_losses([*base, "+fp8"], tmp_path / "fp8")

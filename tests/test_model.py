@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from nanigpt.model.config import GPTConfig
 from nanigpt.model.gpt import GPT, apply_rope, rope_tables, tied_head_gain
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # comparisons of numbers hold at a fixed thread count
 
 TINY = dict(n_layer=2, n_head=4, n_embd=32, block_size=16, vocab_size=64)
 # One config per architectural switch, plus everything at once.

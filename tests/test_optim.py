@@ -19,7 +19,7 @@ from nanigpt.optim.groups import decay_groups, linear_matrices, split_params
 from nanigpt.optim.muon import MuonWithAdamW, orthogonalize
 from nanigpt.optim.schedule import lr_schedule
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # comparisons of numbers hold at a fixed thread count
 
 TINY = dict(n_layer=2, n_head=2, n_embd=16, block_size=8, vocab_size=32)
 

@@ -17,14 +17,21 @@ from nanigpt.training.sampling import sample
 from trainkit import make_run, tiny, write_text
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # texts compared at one thread count
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("sample")
     text = write_text(tmp / "text.txt")
     cfg = tiny(TextData(path=str(text)), train=TrainConfig(steps=40, batch_tokens=32 * 8))
     run = make_run(tmp / "runs", cfg)
-    train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # a module-wide fixture cannot take the per-test `one_thread`
+    try:
+        train(cfg, RuntimeOptions(), run, out=io.StringIO())
+    finally:
+        torch.set_num_threads(before)
     return run, set(text.read_text())
 
 
@@ -55,7 +62,7 @@ def test_empty_prompt_and_zero_tokens(trained):
     assert len(sample(run, "", tokens=20, device="cpu").encode("utf-8", "replace")) >= 1
 
 
-def test_bad_sampling_arguments_are_clear_errors(trained):
+def test_bad_sampling_arguments_are_clear_errors(trained, devices):
     run, _ = trained
     with pytest.raises(ConfigError, match=r"`--temperature`=-1.0 must be a finite number >= 0"):
         sample(run, "x", temperature=-1.0)
@@ -66,7 +73,11 @@ def test_bad_sampling_arguments_are_clear_errors(trained):
         sample(run, "x", top_k=0)
     with pytest.raises(ConfigError, match=r"`--tokens`=-5 must be >= 0"):
         sample(run, "x", tokens=-5)
-    with pytest.raises(ConfigError, match=r"`--device`='cuda:9'|no CUDA GPU"):
+    devices(cuda=0)
+    with pytest.raises(ConfigError, match=r"^`--device`='cuda:9' but torch sees no CUDA GPU \(use --device cpu, or auto\)$"):
+        sample(run, "x", device="cuda:9")
+    devices(cuda=2)
+    with pytest.raises(ConfigError, match=r"^`--device`='cuda:9' but torch sees 2 GPU\(s\) \(use cuda:0 .. cuda:1\)$"):
         sample(run, "x", device="cuda:9")
 
 
@@ -118,13 +129,19 @@ def test_bad_sample_flags_are_one_line_exit_2(trained, flags, message):
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"Error: {message}\n")
 
 
-def test_sampling_on_a_device_this_machine_lacks_is_bad_input(trained):
+def test_sampling_on_a_device_this_machine_lacks_is_bad_input(trained, devices):
     run, _ = trained
-    if not torch.backends.mps.is_available():
-        r = invoke(["sample", run.hash[:8], "--device", "mps"], run.path.parent)
-        assert (r.exit_code, r.stdout, r.stderr) == (
-            2, "", "Error: `--device`='mps' but torch sees no MPS device (an Apple GPU) (use --device cpu, or auto)\n"
-        )
-    if not torch.cuda.is_available():
-        r = invoke(["sample", run.hash[:8], "--device", "cuda"], run.path.parent)
-        assert (r.exit_code, r.stderr) == (2, "Error: `--device`='cuda' but torch sees no CUDA GPU (use --device cpu, or auto)\n")
+    devices(cuda=0, mps=False)
+    r = invoke(["sample", run.hash[:8], "--device", "mps"], run.path.parent)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: `--device`='mps' but torch sees no MPS device (an Apple GPU) (use --device cpu, or auto)\n"
+    )
+    r = invoke(["sample", run.hash[:8], "--device", "cuda"], run.path.parent)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: `--device`='cuda' but torch sees no CUDA GPU (use --device cpu, or auto)\n"
+    )
+    devices(cuda=2)
+    r = invoke(["sample", run.hash[:8], "--device", "cuda:2"], run.path.parent)
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        2, "", "Error: `--device`='cuda:2' but torch sees 2 GPU(s) (use cuda:0 .. cuda:1)\n"
+    )

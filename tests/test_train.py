@@ -265,11 +265,13 @@ def test_compiled_run_trains_and_reports_compile_time(tmp_path, text):
 @pytest.mark.parametrize(
     "over",
     [{}, {"optim": Muon()}, {"optim": SGD(lr=0.5)}, {"precision": PrecisionConfig(fp8=True)},
-     {"precision": PrecisionConfig(autocast="bfloat16")}],
-    ids=["adamw", "muon", "sgd", "fp8", "bf16"],
+     {"precision": PrecisionConfig(autocast="bfloat16")},
+     {"model": GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.1)}],
+    ids=["adamw", "muon", "sgd", "fp8", "bf16", "dropout"],
 )
 def test_resuming_from_a_checkpoint_restores_every_state(tmp_path, text, over):
-    # The optimizer's state (Adam moments, Muon momentum) and fp8 layers must round-trip exactly.
+    # The optimizer's state (Adam moments, Muon momentum) and fp8 layers must round-trip exactly;
+    # dropout's masks must be the same after a resume, though no generator state is checkpointed.
     cfg = tiny(text, train=TrainConfig(steps=6, batch_tokens=32 * 8), **over)
     straight, resumed = make_run(tmp_path / "a", cfg), make_run(tmp_path / "b", cfg)
     train(cfg, RuntimeOptions(), straight, out=io.StringIO())

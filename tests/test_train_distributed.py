@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from nanigpt.config import resolve
 from nanigpt.store.rundir import RunStore
@@ -57,13 +56,12 @@ def test_two_processes_see_the_same_global_batches_as_one(tmp_path, one_process,
     assert got == pytest.approx([m["val_loss"] for m in one_process if "val_loss" in m], rel=1e-5)
 
 
-def test_fsdp_sharded_checkpoint_resumes_in_one_process(tmp_path, one_process):
+def test_fsdp_sharded_checkpoint_resumes_in_one_process(tmp_path, one_process, one_thread):
     nanigpt_train(tmp_path, "--parallel", "fsdp", "--checkpoint-every", "8", nproc=2)
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     steps = [s for s, _ in ckpt.list_checkpoints(run_dir / "checkpoints")]
     assert steps == [8, 12] and (run_dir / "checkpoints" / "step_00000008").is_dir()
     shutil.rmtree(run_dir / "checkpoints" / "step_00000012")  # as if killed after step 8's checkpoint
-    torch.set_num_threads(1)
     run = RunStore(tmp_path).run(run_dir.name)
     s = train(resolve(SPEC).config, RuntimeOptions(), run, out=io.StringIO())
     assert s.resumed_from == 8

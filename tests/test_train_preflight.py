@@ -46,10 +46,13 @@ def test_the_device_check_loads_torch_only_when_the_answer_could_be_no():
         "check_device(RunConfig(), RuntimeOptions(device='auto'))\n"
         "check_device(RunConfig(), RuntimeOptions(device='cpu'))\n"
         "assert 'torch' not in sys.modules, 'torch loaded'\n"
-        "try:\n"
-        "    check_device(RunConfig(), RuntimeOptions(device='cuda:7'))\n"
-        "except Exception:\n"
-        "    pass\n"
+        "from nanigpt.conf import ConfigError\n"
+        "try:\n"  # no machine has 4097 GPUs: asking is what loads torch, the answer is no
+        "    check_device(RunConfig(), RuntimeOptions(device='cuda:4096'))\n"
+        "except ConfigError as e:\n"
+        "    assert e.path == 'device' and str(e).startswith(\"`--device`='cuda:4096' but torch sees \"), str(e)\n"
+        "else:\n"
+        "    raise AssertionError('cuda:4096 was accepted')\n"
         "assert 'torch' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -141,23 +144,36 @@ def test_muon_is_refused_where_fsdp_shards_its_matrices():
     check_run(cfg(), RuntimeOptions(parallel="fsdp"), 2)
 
 
-def test_check_device_names_the_flag_and_creates_nothing():
-    import torch
-
+def test_check_device_names_the_flag_and_creates_nothing(devices):
+    from nanigpt.training.config import PrecisionConfig
     from nanigpt.training.preflight import check_device
 
+    def with_precision(**fp8) -> RunConfig:
+        return RunConfig(**{f: getattr(cfg(), f) for f in ("model", "train", "schedule")}, precision=PrecisionConfig(**fp8))
+
+    strict = with_precision(fp8=True, fp8_allow_emulation=False)
+    devices(cuda=0, mps=False)
     check_device(cfg(), RuntimeOptions(device="cpu"))
     check_device(cfg(), RuntimeOptions(device="auto"))
     with pytest.raises(ConfigError, match=r"^`--device`='gpu0' is not a device \(use auto, cpu, cuda, cuda:N or mps\)$"):
         check_device(cfg(), RuntimeOptions(device="gpu0"))
-    if not torch.backends.mps.is_available():
-        with pytest.raises(ConfigError, match=r"^`--device`='mps' but torch sees no MPS device"):
-            check_device(cfg(), RuntimeOptions(device="mps"))
-    if not torch.cuda.is_available():
-        from nanigpt.training.config import PrecisionConfig
-
-        strict = RunConfig(**{f: getattr(cfg(), f) for f in ("model", "train", "schedule")},
-                           precision=PrecisionConfig(fp8=True, fp8_allow_emulation=False))
-        with pytest.raises(ConfigError) as e:
-            check_device(strict, RuntimeOptions(device="cpu"))
-        assert e.value.path == "precision.fp8_allow_emulation"
+    with pytest.raises(ConfigError, match=r"^`--device`='mps' but torch sees no MPS device"):
+        check_device(cfg(), RuntimeOptions(device="mps"))
+    with pytest.raises(ConfigError, match=r"^`--device`='cuda' but torch sees no CUDA GPU"):
+        check_device(cfg(), RuntimeOptions(device="cuda"))
+    with pytest.raises(ConfigError, match=r"^`precision.fp8_allow_emulation`=false but there are no fp8 tensor cores on cpu"):
+        check_device(strict, RuntimeOptions(device="auto"))
+    devices(cuda=0, mps=True)
+    check_device(cfg(), RuntimeOptions(device="mps"))
+    devices(cuda=1, capability=(8, 6), name="NVIDIA A10")
+    with pytest.raises(ConfigError, match=r"^`--device`='cuda:1' but torch sees 1 GPU\(s\)"):
+        check_device(cfg(), RuntimeOptions(device="cuda:1"))
+    with pytest.raises(ConfigError) as e:
+        check_device(strict, RuntimeOptions(device="auto"))
+    assert e.value.path == "precision.fp8_allow_emulation" and "on cuda:0 (NVIDIA A10, compute capability 8.6;" in str(e.value)
+    check_device(with_precision(fp8=True), RuntimeOptions(device="cuda"))  # emulated float8 runs anywhere
+    devices(cuda=1, capability=(8, 9), name="NVIDIA L4")
+    check_device(strict, RuntimeOptions(device="cuda"))
+    with pytest.raises(ConfigError) as e:
+        check_device(with_precision(fp8=True, fp8_recipe="rowwise"), RuntimeOptions(device="cuda"))
+    assert e.value.path == "precision.fp8_recipe" and "on NVIDIA L4 needs `precision.autocast`=bfloat16" in str(e.value)

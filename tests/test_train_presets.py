@@ -66,6 +66,16 @@ def test_preset_small_learns_to_well_below_the_unigram_entropy():
     assert s.val_full and s.val_loss <= 0.6 * s.unigram_entropy, (s.val_loss, s.unigram_entropy)
 
 
+@pytest.fixture
+def shakespeare() -> Path:
+    """The benchmark text beside the checkout (../shared/data): only this slow benchmark-preset
+    test reads it, and it fails, never skips, when the file is missing."""
+    path = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: preset:shakespeare_fast trains on it (a benchmark preset)")
+    return path
+
+
 @pytest.mark.slow
 def test_shakespeare_fast_reaches_its_loss(monkeypatch, shakespeare, bench_presets):
     monkeypatch.chdir(ROOT)  # its data path is relative to the repository root

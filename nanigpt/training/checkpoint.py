@@ -1,9 +1,10 @@
 """Checkpoints: everything a run needs to continue bit for bit, written atomically.
 
 A checkpoint holds the model, the optimizer, the step (which is also the data position: batch k is
-a function of (seed, k)), every random generator's state, the data fingerprint, and the config and
-its hash. It loads with `torch.load(weights_only=True)`: no pickled code runs. A digest of its
-contents catches silent corruption (a flipped bit loads fine otherwise).
+a function of (seed, k)), the data fingerprint, and the config and its hash; no random generator's
+state, as every draw comes from a generator seeded from (seed, stream, step), dropout's included.
+It loads with `torch.load(weights_only=True)`: no pickled code runs. A digest of its contents
+catches silent corruption (a flipped bit loads fine otherwise).
 """
 
 from __future__ import annotations
@@ -219,21 +220,3 @@ def load(path: Path, *, config_hash: str) -> dict[str, Any]:
         )
     return state
 
-
-def rng_state() -> dict[str, Any]:
-    """The global generators' states (dropout draws from torch's global RNG)."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        cuda = state["cuda"]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-        else:  # resumed on a machine with another GPU count: restore the devices both have
-            for i, s in enumerate(cuda[: torch.cuda.device_count()]):
-                torch.cuda.set_rng_state(s, i)

@@ -403,7 +403,7 @@ def save_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optim
     """Write model and optimizer state with torch.distributed.checkpoint, every rank its shards,
     into `directory`, which appears whole or not at all. Call on every rank.
 
-    `meta` (rank 0's: step, config hash, generator states...) is saved beside the shards and must
+    `meta` (rank 0's: step, config hash, data fingerprint...) is saved beside the shards and must
     load with `torch.load(weights_only=True)`. The result loads on any number of processes.
     """
     import torch.distributed.checkpoint as dcp

@@ -256,7 +256,8 @@ def train(
             distributed.load_sharded(resume.path, runner, optimizer)
         else:
             optimizer.load_state_dict(resume.meta["optimizer"])
-        ckpt.set_rng_state(resume.meta["rng"])
+        # No random generator state to restore: dropout is reseeded from (seed, step, rank) at
+        # every step, batches and the initial weights come from their own seeded generators.
     params = sum(p.numel() for p in model.parameters())
     if run is not None and main:
         # Weights plus the optimizer's state, about twice their size once it has stepped (AdamW).
@@ -329,15 +330,13 @@ def train(
     compile_s = None
     if rt.compile and start < steps:
         t0 = time.perf_counter()
-        saved = torch.get_rng_state()
         # One synced micro-step compiles forward and backward (and DDP's hooks); its gradient is
-        # thrown away and the global generator put back, so the run is unchanged by it.
+        # thrown away, and the dropout it draws cannot matter: each step reseeds it.
         x, y = data.batch(start, n_seq, rank=rank, world_size=world)
         with autocast():
             _, loss = runner(x[:micro].to(device), y[:micro].to(device))
         loss.backward()
         optimizer.zero_grad(set_to_none=True)
-        torch.set_rng_state(saved)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         compile_s = time.perf_counter() - t0
@@ -380,7 +379,9 @@ def train(
             record: dict[str, Any] = {
                 "step": done,
                 "loss": loss_f,
-                "lr": cfg.optim.lr * mult,
+                # What the optimizer used, read back, not recomputed from the config: the first
+                # group carries `optim.lr` (the matrices; Muon's own group).
+                "lr": optimizer.param_groups[0]["lr"],
                 "grad_norm": float(grad_norm),
                 "tokens_per_s": tokens_per_step / dt,
                 "elapsed_s": round(elapsed_before + time.perf_counter() - t_loop, 4),
@@ -411,7 +412,6 @@ def train(
                     "config_hash": config_hash,
                     "config": canonical,
                     "step": done,
-                    "rng": ckpt.rng_state(),
                     # Batch k depends on (seed, k) only, so the next step is the whole data position.
                     "data": {"fingerprint": data.fingerprint, "next_batch": done},
                     "elapsed_s": elapsed_before + time.perf_counter() - t_loop,
