@@ -8,6 +8,7 @@
     .venv/bin/python bench/bench_train.py ablations --threads 2       # (b) what each technique buys
     .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
     .venv/bin/python bench/bench_train.py memory                      # peak memory of preset:small
+    .venv/bin/python bench/bench_train.py profile --threads 1         # --profile's cost outside its window
     .venv/bin/python bench/bench_train.py all --threads 2 --out bench/out/train.md
 
 Every measurement runs in a fresh subprocess with OMP_NUM_THREADS and torch's thread count set to
@@ -398,9 +399,39 @@ def memory(threads: int, steps: tuple[int, ...] = (20, 200)) -> str:
                    "the final whole-val eval and the checkpoint included)"])
 
 
+def profile_cost(threads: int, rounds: int, steps: int = 60, window: tuple[int, int] = (30, 32)) -> str:
+    """Median step time of preset:small outside the profiled window (and the steps next to it),
+    with `--profile-steps` against without, interleaved rounds: what profiling costs the steps it
+    does not profile."""
+    first, last = window
+    spec = ["preset:small", f"train.steps={steps}", "eval.interval=0", "eval.full_at_end=false", "eval.batches=1"]
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(rounds):
+        for name, flags in (("without", ()), ("with", ("--profile-steps", f"{first}:{last}"))):
+            with tempfile.TemporaryDirectory() as tmp:
+                proc = subprocess.run([PY, "-m", "nanigpt", "train", *spec, *flags, "--runs-dir", tmp, "--no-progress",
+                                       "--checkpoint-every", "0"], env=_env(threads), capture_output=True, text=True,
+                                      cwd=ROOT)
+                if proc.returncode:
+                    raise RuntimeError(f"nanigpt train failed:\n{proc.stderr[-3000:]}")
+                (run_dir,) = [q for q in Path(tmp).iterdir() if q.is_dir() and not q.name.startswith(".")]
+                recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+                # steps 1-10 warm up; the window, its warm-up step and the step after it are left out
+                outside = [1000 * 1024 / r["tokens_per_s"] for r in recs
+                           if r["step"] > 10 and not first - 1 <= r["step"] <= last + 1]
+                times[name].append(statistics.median(outside))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows = [[k, f"{med[k]:.2f}", " ".join(f"{t:.2f}" for t in times[k])] for k in ("without", "with")]
+    return _table(f"--profile-steps {first}:{last}: step time outside the window (preset:small, {steps} steps)",
+                  ["run", "median ms/step", "per round"], rows,
+                  [f"with / without: {med['with'] / med['without']:.3f}x; {threads} thread(s), {rounds} interleaved rounds",
+                   "ms/step from each step's tokens_per_s in metrics.jsonl (1,024 tokens a step)"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "recipe", "isa", "quality", "ablations", "startup", "memory", "all"])
+    ap.add_argument("what", choices=["throughput", "recipe", "isa", "quality", "ablations", "startup", "memory",
+                                     "profile", "all"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, help="throughput: steps per run (200); recipe: steps (2000)")
     ap.add_argument("--warmup", type=int, default=20, help="throughput: steps left out at the start")
@@ -432,6 +463,8 @@ def main() -> None:
         parts.append(startup(a.threads, a.repeats))
     if a.what in ("memory", "all"):
         parts.append(memory(a.threads))
+    if a.what in ("profile", "all"):
+        parts.append(profile_cost(a.threads, a.rounds))
     text = "\n".join(parts)
     print(text)
     if a.out:

@@ -208,6 +208,9 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
     if st is not None and st.get("attempt"):
         attempts.append({**st["attempt"], "outcome": st["state"], "step": st.get("step")})
     marked = sorted(p for p in flatten(t.config) if t.is_set(p))
+    # `train --profile` writes these: traces first (by window), then the memory summaries
+    found = t.run.path.glob("profile/[!.]*") if t.run is not None else ()
+    profiles = [str(p) for p in sorted(found, key=lambda p: (not p.name.startswith("trace-"), p.name))]
     if as_json:
         echo_json({
             "hash": t.hash,
@@ -218,6 +221,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
             "status": st,
             "attempts": attempts,
             "set_by_recipe": marked,
+            "profiles": profiles,
             "config": t.config,
         })
         return
@@ -232,6 +236,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
     if attempts:
         lines.append("attempts")
         lines += attempt_lines(attempts)
+    lines += [f"profile   {p}" for p in profiles]
     start = t.start or "the default preset"
     mark = "bold" if out.color else "*"
     lines += ["", f"config    ({mark} = set by the recipe; the rest is {start})"]

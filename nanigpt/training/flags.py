@@ -47,6 +47,11 @@ FLAGS: tuple[Flag, ...] = (
     Flag("fresh", bool, False,
          "Start an interrupted or failed run over: drop its checkpoints, mark its metrics superseded.", kind="flag"),
     Flag("allow_data_change", bool, False, "Resume even though the data's fingerprint changed.", kind="flag"),
+    Flag("profile", bool, False,
+         "Profile steps 6-8 with torch.profiler: a trace (Perfetto) and a memory summary in runs/<hash>/profile/, "
+         "the slowest operators printed.", kind="flag"),
+    Flag("profile_steps", str, None, "Profile steps A to B instead (implies --profile).",
+         bounds={"pattern": "^[0-9]+:[0-9]+$"}, metavar="A:B"),
 )
 
 BY_NAME = {f.name: f for f in FLAGS}

@@ -25,6 +25,7 @@ from nanigpt.conf import ConfigError, canonical_bytes, hash_bytes, short_hash
 from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
 from nanigpt.training import checkpoint as ckpt
+from nanigpt.training import profiling
 from nanigpt.training.preflight import global_sequences, micro_batch_for, check_run
 from nanigpt.training.runfiles import RunFiles
 from nanigpt.training.runtime import RuntimeOptions
@@ -350,12 +351,17 @@ def train(
     attempt["start_step"] = start
     clip = cfg.train.grad_clip if cfg.train.grad_clip > 0 else math.inf
     trainable = [p for p in model.parameters() if p.requires_grad]
+    profile_window = profiling.window(rt, steps)
+    profiler = (profiling.StepProfiler(profile_window, run.path / "profile" if run is not None else None,
+                                       device.type == "cuda", out) if profile_window and main else None)
     t_loop = time.perf_counter()
     attempt["startup_s"] = round(t_loop - t_start, 3)
     train_time = 0.0
     model.train()
     try:
         for step in range(start, steps):
+            if profiler is not None:
+                profiler.before(step)
             t0 = time.perf_counter()
             mult = schedule(step)
             for g in optimizer.param_groups:
@@ -376,6 +382,8 @@ def train(
             dt = time.perf_counter() - t0
             train_time += dt
             done = step + 1
+            if profiler is not None:
+                profiler.after(step)
             record: dict[str, Any] = {
                 "step": done,
                 "loss": loss_f,
@@ -425,6 +433,8 @@ def train(
     finally:
         # Also on Ctrl-C or an error: end the live line so what is printed next starts clean.
         progress.close()
+        if profiler is not None:
+            profiler.close()
 
     tokens_s = tokens_per_step * (steps - start) / train_time if train_time else 0.0
     val_loss, val_full = last.get("val_loss"), bool(last.get("val_full"))

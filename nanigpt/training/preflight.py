@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from nanigpt.conf import ConfigError
+from nanigpt.training import profiling
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import Muon
 from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_files, val_start
@@ -111,12 +112,13 @@ def check_parallel(cfg: RunConfig, rt: RuntimeOptions, *, sharded: bool) -> None
 def check_run(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> None:
     """Raise `ConfigError` if this run cannot start here: missing or too-small data, a global batch
     that does not split over `world_size` processes and the micro batch, an optimizer that FSDP's
-    sharded parameters do not support."""
+    sharded parameters do not support, a profile window past the last step."""
     if world_size < 1:
         raise ValueError(f"world_size must be >= 1, got {world_size}")
     check_data(cfg)
     micro_batch_for(cfg, rt, world_size)
     check_parallel(cfg, rt, sharded=world_size > 1)
+    profiling.window(rt, cfg.train.steps)
 
 
 def check_device(cfg: RunConfig, rt: RuntimeOptions) -> None:
