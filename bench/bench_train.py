@@ -9,6 +9,7 @@
     .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
     .venv/bin/python bench/bench_train.py memory                      # peak memory of preset:small
     .venv/bin/python bench/bench_train.py profile --threads 1         # --profile's cost outside its window
+    .venv/bin/python bench/bench_train.py sinks --threads 1           # --log tensorboard's cost per step
     .venv/bin/python bench/bench_train.py all --threads 2 --out bench/out/train.md
 
 Every measurement runs in a fresh subprocess with OMP_NUM_THREADS and torch's thread count set to
@@ -399,39 +400,41 @@ def memory(threads: int, steps: tuple[int, ...] = (20, 200)) -> str:
                    "the final whole-val eval and the checkpoint included)"])
 
 
-def profile_cost(threads: int, rounds: int, steps: int = 60, window: tuple[int, int] = (30, 32)) -> str:
-    """Median step time of preset:small outside the profiled window (and the steps next to it),
-    with `--profile-steps` against without, interleaved rounds: what profiling costs the steps it
-    does not profile."""
-    first, last = window
+def _median_step_ms(flags: tuple[str, ...], threads: int, steps: int, skip: range) -> float:
+    """Median ms/step of preset:small (1,024 tokens a step) past its first 10 steps, leaving out
+    the steps in `skip`, from each step's tokens_per_s in metrics.jsonl; a fresh process."""
     spec = ["preset:small", f"train.steps={steps}", "eval.interval=0", "eval.full_at_end=false", "eval.batches=1"]
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([PY, "-m", "nanigpt", "train", *spec, *flags, "--runs-dir", tmp, "--no-progress",
+                               "--checkpoint-every", "0"], env={**_env(threads), "WANDB_SILENT": "true"},
+                              capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode:
+            raise RuntimeError(f"nanigpt train failed:\n{proc.stderr[-3000:]}")
+        (run_dir,) = [q for q in Path(tmp).iterdir() if q.is_dir() and not q.name.startswith(".")]
+        recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        return statistics.median(1000 * 1024 / r["tokens_per_s"] for r in recs if r["step"] > 10 and r["step"] not in skip)
+
+
+def flag_cost(threads: int, rounds: int, flags: tuple[str, ...], skip: range = range(0), steps: int = 60) -> str:
+    """What a runtime flag costs a training step: preset:small with `flags` against without, in
+    interleaved rounds of fresh processes."""
     times: dict[str, list[float]] = {"without": [], "with": []}
     for _ in range(rounds):
-        for name, flags in (("without", ()), ("with", ("--profile-steps", f"{first}:{last}"))):
-            with tempfile.TemporaryDirectory() as tmp:
-                proc = subprocess.run([PY, "-m", "nanigpt", "train", *spec, *flags, "--runs-dir", tmp, "--no-progress",
-                                       "--checkpoint-every", "0"], env=_env(threads), capture_output=True, text=True,
-                                      cwd=ROOT)
-                if proc.returncode:
-                    raise RuntimeError(f"nanigpt train failed:\n{proc.stderr[-3000:]}")
-                (run_dir,) = [q for q in Path(tmp).iterdir() if q.is_dir() and not q.name.startswith(".")]
-                recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
-                # steps 1-10 warm up; the window, its warm-up step and the step after it are left out
-                outside = [1000 * 1024 / r["tokens_per_s"] for r in recs
-                           if r["step"] > 10 and not first - 1 <= r["step"] <= last + 1]
-                times[name].append(statistics.median(outside))
+        times["without"].append(_median_step_ms((), threads, steps, skip))
+        times["with"].append(_median_step_ms(flags, threads, steps, skip))
     med = {k: statistics.median(v) for k, v in times.items()}
     rows = [[k, f"{med[k]:.2f}", " ".join(f"{t:.2f}" for t in times[k])] for k in ("without", "with")]
-    return _table(f"--profile-steps {first}:{last}: step time outside the window (preset:small, {steps} steps)",
+    left_out = f"; steps {skip.start}-{skip.stop - 1} (the window and the steps beside it) left out" if skip else ""
+    return _table(f"`{' '.join(flags)}`: time per step (preset:small, {steps} steps)",
                   ["run", "median ms/step", "per round"], rows,
-                  [f"with / without: {med['with'] / med['without']:.3f}x; {threads} thread(s), {rounds} interleaved rounds",
-                   "ms/step from each step's tokens_per_s in metrics.jsonl (1,024 tokens a step)"])
+                  [f"with / without: {med['with'] / med['without']:.3f}x; {threads} thread(s), {rounds} interleaved "
+                   f"rounds; median over steps 11-{steps}{left_out}"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["throughput", "recipe", "isa", "quality", "ablations", "startup", "memory",
-                                     "profile", "all"])
+                                     "profile", "sinks", "all"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, help="throughput: steps per run (200); recipe: steps (2000)")
     ap.add_argument("--warmup", type=int, default=20, help="throughput: steps left out at the start")
@@ -464,7 +467,9 @@ def main() -> None:
     if a.what in ("memory", "all"):
         parts.append(memory(a.threads))
     if a.what in ("profile", "all"):
-        parts.append(profile_cost(a.threads, a.rounds))
+        parts.append(flag_cost(a.threads, a.rounds, ("--profile-steps", "30:32"), skip=range(29, 34)))
+    if a.what in ("sinks", "all"):
+        parts.append(flag_cost(a.threads, a.rounds, ("--log", "tensorboard")))
     text = "\n".join(parts)
     print(text)
     if a.out:

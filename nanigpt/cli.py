@@ -75,6 +75,8 @@ def _flag_option(flag: Any) -> Any:
         return click.option(decl, flag.name, default=None, help=flag.help)
     if flag.kind == "flag":
         return click.option(flag.option, flag.name, is_flag=True, default=False, help=flag.help)
+    if flag.kind == "multi":
+        return click.option(flag.option, flag.name, type=click.Choice(flag.type), multiple=True, help=flag.help)
     kind = click.Choice(flag.type) if isinstance(flag.type, tuple) else flag.type
     return click.option(flag.option, flag.name, type=kind, default=flag.default, metavar=flag.metavar,
                         show_default=flag.default is not None, help=flag.help)

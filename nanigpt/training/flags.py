@@ -12,8 +12,8 @@ class Flag(NamedTuple):
     """One runtime flag.
 
     `kind` is how the command line spells it: "value" (`--name VALUE`), "switch"
-    (`--name/--no-name`), "flag" (`--name`, off unless given) or "tristate" (`--name/--no-name`,
-    unset meaning "auto").
+    (`--name/--no-name`), "flag" (`--name`, off unless given), "tristate" (`--name/--no-name`,
+    unset meaning "auto") or "multi" (`--name A --name B`: any of the choices in `type`).
     """
 
     name: str
@@ -47,6 +47,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("fresh", bool, False,
          "Start an interrupted or failed run over: drop its checkpoints, mark its metrics superseded.", kind="flag"),
     Flag("allow_data_change", bool, False, "Resume even though the data's fingerprint changed.", kind="flag"),
+    Flag("log", ("tensorboard", "wandb"), (), "Also send the metrics to TensorBoard or W&B (repeatable); "
+         "metrics.jsonl stays the record.", kind="multi"),
     Flag("profile", bool, False,
          "Profile steps 6-8 with torch.profiler: a trace (Perfetto) and a memory summary in runs/<hash>/profile/, "
          "the slowest operators printed.", kind="flag"),

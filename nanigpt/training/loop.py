@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import os
 import resource
@@ -26,6 +27,7 @@ from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
 from nanigpt.training import checkpoint as ckpt
 from nanigpt.training import profiling
+from nanigpt.training import sinks
 from nanigpt.training.preflight import global_sequences, micro_batch_for, check_run
 from nanigpt.training.runfiles import RunFiles
 from nanigpt.training.runtime import RuntimeOptions
@@ -351,6 +353,11 @@ def train(
     attempt["start_step"] = start
     clip = cfg.train.grad_clip if cfg.train.grad_clip > 0 else math.inf
     trainable = [p for p in model.parameters() if p.requires_grad]
+    # sinks and the profiler last, so that nothing between here and the loop's `finally` can
+    # leave one open
+    loggers = sinks.open_sinks(rt.log, run if main else None, resumed_from=start or None, fresh=rt.fresh,
+                              info={"hash": config_hash, "short": short_hash(config_hash),
+                                    "recipe": attempt.get("tokens"), "config": json.loads(canonical)}, out=out)
     profile_window = profiling.window(rt, steps)
     profiler = (profiling.StepProfiler(profile_window, run.path / "profile" if run is not None else None,
                                        device.type == "cuda", out) if profile_window and main else None)
@@ -409,6 +416,8 @@ def train(
             last = {"loss": loss_f, **({"val_loss": record["val_loss"], "val_full": full} if "val_loss" in record else {})}
             if run is not None and main:
                 run.append_metrics(record)
+                for sink in loggers:
+                    sink.log(record)
             if not math.isfinite(loss_f):
                 raise FloatingPointError(
                     f"training diverged: loss={loss_f} at step {done}; lower optim.lr or set train.grad_clip"
@@ -435,6 +444,8 @@ def train(
         progress.close()
         if profiler is not None:
             profiler.close()
+        for sink in loggers:
+            sink.close()
 
     tokens_s = tokens_per_step * (steps - start) / train_time if train_time else 0.0
     val_loss, val_full = last.get("val_loss"), bool(last.get("val_full"))

@@ -11,6 +11,8 @@ from nanigpt.training.flags import BY_NAME, FLAGS, Flag
 
 
 def _annotation(f: Flag) -> object:
+    if f.kind == "multi":
+        return Annotated[tuple[Literal[f.type], ...], Meta(description=f.help)]
     if isinstance(f.type, tuple):
         t: object = Literal[f.type]
     elif f.bounds:
