@@ -1,0 +1,147 @@
+"""naniGPT from Python: `train`, `load`, `runs`, `resolve` and the `Run` they give.
+
+The same store and lifecycle as the command line: the same hash, lock, attempt record and resume.
+A spec is a string (`"preset:small +large lr=1e-4"`), a list of tokens, or a RunConfig built in
+Python, which is validated before it is hashed, as a spec is. Runs live in `runs_dir`, else in
+$NANIGPT_RUNS_DIR, else in ./runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nanigpt.conf import ConfigError, Resolved, diff, to_tokens
+from nanigpt.config import DEFAULTS_START, RunConfig, load_registry
+from nanigpt.config import resolve as resolve_tokens
+from nanigpt.store import RunDir, RunStore
+
+
+def _store(runs_dir: str | os.PathLike[str] | None) -> RunStore:
+    return RunStore(Path(runs_dir if runs_dir is not None else os.environ.get("NANIGPT_RUNS_DIR") or "runs"))
+
+
+def tokens_of(spec: str | Sequence[str] | RunConfig) -> list[str]:
+    """The tokens of a spec: a string is split as a shell would, a list is taken as it is, and a
+    RunConfig becomes the spec that builds it from the schema's defaults (`defaults path=value...`)."""
+    if isinstance(spec, RunConfig):
+        return [DEFAULTS_START, *to_tokens(diff(RunConfig(), spec))]
+    if isinstance(spec, str):
+        try:
+            return shlex.split(spec)
+        except ValueError as e:
+            raise ConfigError(f"cannot split the spec {spec!r}: {e}", suggestion="check its quotes") from None
+    if isinstance(spec, Sequence) and all(isinstance(t, str) for t in spec):
+        return list(spec)
+    raise TypeError(f"a spec is a string, a list of tokens or a RunConfig, not {type(spec).__name__}")
+
+
+def resolve(spec: str | Sequence[str] | RunConfig, *, runs_dir: str | os.PathLike[str] | None = None) -> Resolved:
+    """The validated config of a spec, with its hash (`.hash`, `.short`) and where each value came
+    from (`.blame`); a bad spec raises the ConfigError the command line prints.
+
+        >>> r = resolve("preset:tiny +large lr=1e-3")
+        >>> r.config.model.n_layer, r.blame["optim.lr"]
+        (4, 'lr=1e-3')
+    """
+    return resolve_tokens(tokens_of(spec), runs=_store(runs_dir))
+
+
+class Run:
+    """One run in the store: its config, recipe, status, metrics and samples."""
+
+    def __init__(self, run: RunDir) -> None:
+        self._run = run
+
+    @property
+    def hash(self) -> str:
+        return self._run.hash
+
+    @property
+    def short(self) -> str:
+        return self._run.short
+
+    @property
+    def dir(self) -> Path:
+        """`runs/<hash>/`."""
+        return self._run.path
+
+    @property
+    def config(self) -> RunConfig:
+        """The run's config (a stored one that no longer decodes raises, naming the schema versions)."""
+        return resolve_tokens([f"run:{self.hash}"], runs=RunStore(self.dir.parent)).config
+
+    @property
+    def recipe(self) -> str:
+        """The spec that made it, as one shell-quoted line."""
+        return shlex.join(self._run.recipe()["tokens"])
+
+    @property
+    def status(self) -> dict:
+        """status.json with its live state: created, running, interrupted, finished or failed."""
+        return self._run.status()
+
+    def metrics(self) -> list[dict]:
+        """One dict per logged step, oldest first; lines a resume superseded are left out."""
+        return self._run.metrics()
+
+    def metrics_frame(self) -> Any:
+        """`metrics()` as a pandas DataFrame (pandas is not a naniGPT dependency: install it)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("metrics_frame() needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.metrics())
+
+    def sample(self, prompt: str = "", tokens: int = 256, *, temperature: float = 1.0, top_k: int | None = None,
+               seed: int = 0, device: str = "auto") -> str:
+        """Text generated from the run's newest checkpoint, as `nanigpt sample` prints it."""
+        from nanigpt.training.sampling import sample
+
+        return sample(self._run, prompt, tokens, temperature, top_k, seed, device)
+
+    def __repr__(self) -> str:
+        return f"Run({self.short}, {self.status['state']}, {self.recipe!r})"
+
+
+def load(prefix: str, *, runs_dir: str | os.PathLike[str] | None = None) -> Run:
+    """The run named by a hash or a unique prefix of at least 4 hex digits."""
+    return Run(_store(runs_dir).run(prefix))
+
+
+def runs(*, runs_dir: str | os.PathLike[str] | None = None) -> list[Run]:
+    """Every readable run in the runs directory, newest first."""
+    store = _store(runs_dir)
+    return [Run(store.run(r["hash"])) for r in store.list() if "problem" not in r]
+
+
+def train(spec: str | Sequence[str] | RunConfig, *, runs_dir: str | os.PathLike[str] | None = None,
+          quiet: bool = False, **runtime: Any) -> Run:
+    """Train a spec into the store and return its Run; a finished run is reported, not trained
+    again, and an interrupted one resumes. Runtime options are keyword arguments named as the
+    flags of `nanigpt train` (`device="cpu"`, `micro_batch=4`, `log=("tensorboard",)`); they are
+    recorded, never hashed. `quiet` keeps the progress and the summary off stderr.
+
+    A failed run raises `RunFailed` (recorded in its status), Ctrl-C raises `Interrupted`.
+    """
+    import io
+
+    from nanigpt.store.lifecycle import train_run
+    from nanigpt.training.runtime import runtime_options
+
+    store = _store(runs_dir)
+    registry = load_registry()
+    r = resolve_tokens(tokens_of(spec), runs=store, registry=registry)
+    rt = runtime_options({"progress": "off", **runtime})
+    out = io.StringIO() if quiet else sys.stderr
+
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    train_run(r, rt, store, registry, say=say, warn=lambda m: say(f"Warning: {m}"), out=out)
+    return Run(store.run(r.hash))
+
