@@ -53,7 +53,7 @@ from nanigpt.conf._types import (
 )
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, describe_type, format_value
-from nanigpt.conf._walk import IMPURE, RESHAPED, _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount, pure_tree
+from nanigpt.conf._walk import _candidates, _find, field_at, leaf_paths, mark
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
@@ -69,28 +69,18 @@ class RunSource(Protocol):
 class Resolved:
     """A resolved spec: the validated config, its content address and where each value came from."""
 
-    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame", "_base")
+    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame")
 
     def __init__(
-        self,
-        config: Any,
-        canonical: bytes,
-        h: str,
-        tokens: tuple[str, ...],
-        start: str,
-        changed: dict[str, int],
-        base: dict[str, str] | None = None,
+        self, config: Any, canonical: bytes, h: str, tokens: tuple[str, ...], start: str, changed: dict[str, int]
     ) -> None:
         self.config = config
         self.canonical = canonical
         self.hash = h
         self.tokens = tokens
         self.start = start
-        self._changed = changed
+        self._changed = changed  # {leaf path: index of the token that last changed it}
         self._blame: dict[str, str] | None = None
-        # {leaf path: start} of the start config, shared (never mutated), when no token
-        # switched a variant: then the leaf paths are the start's
-        self._base = base
 
     @property
     def short(self) -> str:
@@ -101,16 +91,10 @@ class Resolved:
     def blame(self) -> dict[str, str]:
         """Leaf path -> the token that last changed it; leaves no token changed map to `start`."""
         if self._blame is None:
-            changed = self._changed
-            if self._base is not None:  # no variant switched: every changed path is a leaf
-                blame = self._base.copy()
-                blame.update(zip(changed, map(self.tokens.__getitem__, changed.values())))
-            else:
-                blame = dict.fromkeys(leaf_paths(self.config), self.start)
-                tokens = self.tokens
-                for p, i in changed.items():
-                    if p in blame:  # not a leaf of a variant that a later token switched away
-                        blame[p] = tokens[i]
+            blame = dict.fromkeys(leaf_paths(self.config), self.start)
+            for p, i in self._changed.items():
+                if p in blame:  # not a leaf of a variant that a later token switched away
+                    blame[p] = self.tokens[i]
             self._blame = blame
         return self._blame
 
@@ -131,11 +115,9 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        self._known: dict[int, tuple[Any, str, dict[str, str], bool]] = {}
         self._routes: dict[str, tuple[tuple[str, ...], str]] = {}
         self._root_fields = spec_of(root).fields
         self._validator = Validator(root)
-        self._mount = mount(root)
         self._defaults: Any = None
 
     # -- the start -----------------------------------------------------------------------------
@@ -434,9 +416,9 @@ class Resolver:
                 self._routes[path] = route
         return route
 
-    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> tuple[Any, int]:
-        """`cfg` with one field set, marking what changed as token `i`'s, and the RESHAPED and
-        IMPURE flags of the change. The target is known, so no walk compares the trees."""
+    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> Any:
+        """`cfg` with one field set, marking what changed as token `i`'s. The target is known, so
+        no walk compares the trees."""
         route, full = self._route(path)
         if route:  # the usual `lr=1e-4` or `model.n_layer=8`: a leaf of the root or of a section
             x = getattr(cfg, route[0]) if len(route) == 2 else cfg
@@ -446,12 +428,11 @@ class Resolver:
                 old = getattr(x, f.name)
                 new = self._new_value(f, old, full, text, tok)
                 if new is old:
-                    return cfg, 0
+                    return cfg
                 changed[full] = i
-                flags = IMPURE if f.pure is not None and not f.pure(new) else 0  # `lr=-0.0`
                 if len(route) == 1:
-                    return replace(cfg, **{f.name: new}), flags
-                return replace(cfg, **{route[0]: replace(x, **{f.name: new})}), flags
+                    return replace(cfg, **{f.name: new})
+                return replace(cfg, **{route[0]: replace(x, **{f.name: new})})
             # anything else (a switch, a field of another variant, a null section): the full walk
         chain, names, f = self._locate(cfg, path, tok)
         if f is None:  # `section.type=tag`: chain and names lead to the section itself
@@ -460,15 +441,16 @@ class Resolver:
         full = ".".join(names)
         new = self._new_value(f, old, full, text, tok)
         if new is old:
-            return cfg, 0
+            return cfg
         out = new
         for parent, name in zip(reversed(chain), reversed(names)):
             out = replace(parent, **{name: out})
         if f.kind == LEAF:
             if new != old or type(new) is not type(old):
                 changed[full] = i
-            return out, IMPURE if f.pure is not None and not f.pure(new) else 0
-        return out, _mark(old, new, full, i, changed)
+        else:
+            mark(old, new, full, i, changed)
+        return out
 
     def _new_value(self, f: FieldSpec, old: Any, path: str, text: str, tok: str) -> Any:
         if f.kind == LEAF:
@@ -557,15 +539,13 @@ class Resolver:
             cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
         changed: dict[str, int] = {}
-        flags = 0  # RESHAPED | IMPURE, over all tokens
         patches = self.registry.patches
         root = self.root
         for i in range(first, len(tokens)):
             p = parsed[i]
             kind = p[0]
             if kind == "set":
-                cfg, f = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
-                flags |= f
+                cfg = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
                 continue
             before = cfg
             if kind == "patch":
@@ -583,14 +563,9 @@ class Resolver:
                 cfg = self._every(cfg, p[1], p[2], tokens[i])
             else:
                 raise self._misplaced_start(tokens, parsed, i)
-            if cfg is not before:
-                if type(cfg) is root and type(before) is root:
-                    flags |= mark_struct(before, cfg, self._mount, i, changed)
-                else:  # a subclass of the root from a patch: the general walk
-                    flags |= _mark(before, cfg, "", i, changed)
-        base, pure = self._start_info(start_cfg, start)
+            mark(before, cfg, "", i, changed)
         try:
-            config, canonical = self._validator.validate_canonical(cfg, pure and not flags & IMPURE)
+            config, canonical = self._validator.validate(cfg)
         except Unencodable:
             self._validator.bad_object(cfg, Trace(tokens, start, changed))
             raise
@@ -598,7 +573,7 @@ class Resolver:
             e = self._validator.attribute(e, Trace(tokens, start, changed))
             self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
             raise e from None
-        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed, None if flags & RESHAPED else base)
+        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed)
 
     def _hint_prior_value(
         self,
@@ -621,7 +596,7 @@ class Resolver:
             for j in range(first, i):
                 p = parsed[j]
                 if p[0] == "set":
-                    cfg = self._assign(cfg, p[1], p[2], tokens[j], j, {})[0]
+                    cfg = self._assign(cfg, p[1], p[2], tokens[j], j, {})
                 elif p[0] == "patch":
                     cfg = self._patch(cfg, p[1], p[2], tokens[j])
                 else:
@@ -633,18 +608,6 @@ class Resolver:
         except (ConfigError, AttributeError, KeyError, TypeError, msgspec.ValidationError):
             return  # no such field before (a variant a later token switched to), or no valid value
         e.suggestion = f"the current value is {format_value(value)}"
-
-    def _start_info(self, start_cfg: Any, start: str) -> tuple[dict[str, str], bool]:
-        """{leaf path: start} for a start config, and whether it is pure (`_walk.pure_tree`);
-        presets are shared objects, so remember theirs."""
-        hit = self._known.get(id(start_cfg))
-        if hit is not None and hit[0] is start_cfg and hit[1] == start:
-            return hit[2], hit[3]
-        base = dict.fromkeys(leaf_paths(start_cfg), start)
-        pure = pure_tree(start_cfg)
-        if len(self._known) < 64:
-            self._known[id(start_cfg)] = (start_cfg, start, base, pure)
-        return base, pure
 
     @staticmethod
     def _misplaced_start(tokens: tuple[str, ...], parsed: list[tuple[Any, ...]], i: int) -> TokenSyntaxError:

@@ -6,7 +6,6 @@ reads these tables instead of calling `msgspec.inspect` or `typing` again.
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -67,7 +66,6 @@ class FieldSpec:
         "default",
         "required",
         "doc",
-        "pure",
         "nullable",
         "_ann",
     )
@@ -89,9 +87,6 @@ class FieldSpec:
         self.variants: dict[str, type] = a.variants
         self.optional: bool = a.optional
         self.doc: str | None = a.doc
-        # value -> False when its JSON would change in validation (an int where a float goes);
-        # None when no value of this type can (see `_purity`)
-        self.pure: Any = _purity(a.bare) if a.kind == LEAF else None
         # `path=null` sets it to None (a string field takes the text "null" instead)
         self.nullable: bool = a.optional or (a.kind == LEAF and _NoneType in (_union_members(a.bare) or ()))
         self._ann = a
@@ -252,115 +247,3 @@ def _doc_of(annotation: Any) -> str | None:
                 doc = m.description
         annotation = args[0]
     return doc
-
-
-def floats_finite(root: type) -> bool:
-    """True if no config of type `root` that passes msgspec's validation can hold NaN or an
-    infinity: every float anywhere below it (union variants, tuples included) has a lower and an
-    upper bound, which NaN and the infinities fail. Then its canonical JSON needs no search for
-    the `null` that msgspec writes for them."""
-    return all(_finite(f.annotation) for t in reachable_types(root) for f in spec_of(t).fields.values())
-
-
-def _finite(a: Any) -> bool:
-    if a in _PLAIN or is_struct_type(a):  # a struct's own fields are looked at on their own
-        return True
-    origin = typing.get_origin(a)
-    args = typing.get_args(a)
-    if origin is typing.Annotated:
-        inner = args[0]
-        if inner is float:
-            metas = [m for m in args[1:] if isinstance(m, msgspec.Meta)]
-            lo = [b for m in metas for b in (m.ge, m.gt) if b is not None]
-            hi = [b for m in metas for b in (m.le, m.lt) if b is not None]
-            return any(math.isfinite(b) for b in lo) and any(math.isfinite(b) for b in hi)
-        return _finite(inner)
-    if origin is Literal:
-        return True
-    if origin in (Union, types.UnionType, tuple, list, set, frozenset, dict) and args:
-        return all(_finite(x) for x in args if x is not Ellipsis)
-    return False  # a bare float, Any, an unparameterized container: anything may be in it
-
-
-_PLAIN = (int, bool, str, bytes, _NoneType)
-
-
-def _never(v: Any) -> bool:
-    return False
-
-
-def _is_float(v: Any) -> bool:
-    # a float, and not -0.0, which the canonical form writes as 0.0
-    return type(v) is float and (v != 0.0 or math.copysign(1.0, v) > 0.0)
-
-
-_PURE_CACHE: dict[Any, Any] = {}
-
-
-def _purity(bare: Any) -> Any:
-    """A check `value -> bool` for a leaf of bare type `bare`: False when the value's JSON may not
-    be its canonical JSON once validated: an int (or a subclass of float or int) where a float
-    goes, -0.0, a set where a tuple goes. None when every valid value's JSON is canonical.
-    Conservative: a False only sends a resolve down the exact path."""
-    try:
-        hit = _PURE_CACHE.get(bare, _NO)
-    except TypeError:
-        return _never
-    if hit is _NO:
-        hit = _PURE_CACHE[bare] = _make_purity(bare)
-    return hit
-
-
-def _make_purity(t: Any) -> Any:
-    if t is float:
-        return _is_float
-    if t in _PLAIN:
-        return None
-    origin = typing.get_origin(t)
-    args = typing.get_args(t)
-    if origin is Literal:
-        return None
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if a is not _NoneType]
-        checks = [_purity(a) for a in rest]
-        if all(c is None for c in checks):
-            return None
-        if len(rest) == 1:
-            (c,) = checks
-            return lambda v: v is None or c(v)
-        return _never  # `int | float` and the like: which member a value decodes as is msgspec's call
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        items = [_purity(a) for a in args]
-        n = len(items)
-        return lambda v: type(v) in _SEQ and len(v) == n and all(c is None or c(x) for c, x in zip(items, v))
-    if origin in (tuple, list) and args:
-        c = _purity(args[0])
-        if c is None:
-            return lambda v: type(v) in _SEQ
-        return lambda v: type(v) in _SEQ and all(c(x) for x in v)
-    return _never  # sets, dicts, structs inside containers, Any: not worth the risk
-
-
-_SEQ = (tuple, list)
-
-
-def nan_may_decode(root: type) -> bool:
-    """True if some leaf of a `root` config takes both a float and null: there a NaN, which
-    msgspec writes as `null`, would decode back as None instead of failing."""
-    return any(_nan_decodes(f.bare) for t in reachable_types(root) for f in spec_of(t).fields.values() if f.kind == LEAF)
-
-
-def _nan_decodes(t: Any) -> bool:
-    if t in _PLAIN or t is float or is_struct_type(t):
-        return False
-    origin = typing.get_origin(t)
-    args = typing.get_args(t)
-    if origin is Literal:
-        return False
-    if origin in (Union, types.UnionType):
-        if _NoneType in args and float in args:
-            return True
-        return any(_nan_decodes(a) for a in args)
-    if origin in (tuple, list, set, frozenset, dict) and args:
-        return any(_nan_decodes(a) for a in args if a is not Ellipsis)
-    return True  # Any, or a type this module does not know

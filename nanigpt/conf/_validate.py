@@ -1,32 +1,28 @@
 """The one validation of a resolved config, and errors that name the token behind a bad value.
 
-Types and `Meta` ranges are checked by msgspec's typed decoding (the only place they are:
-msgspec's `__init__` and `replace` check neither), then each struct's `check()` runs, children
-before parents. A failure is mapped to the field path and, through the resolver's record of
-which token last changed each leaf, to the token that set the value.
-
-The typed decoding reads the config's sorted JSON, which is then its canonical bytes as well:
-one encoding serves validation and hash. That holds when every leaf is already written the
-canonical way (no int where a float goes, no -0.0: the resolver tracks that, `FieldSpec.pure`)
-and no NaN can decode as null (the schema shows that). Otherwise, and for every error, it is
-`msgspec.convert(msgspec.to_builtins(cfg), Root)` and the exact canonical encoding.
+`msgspec.convert(msgspec.to_builtins(cfg), Root)` checks types and `Meta` ranges (the only place
+they are: msgspec's `__init__` and `replace` check neither) and makes `1` in a float field `1.0`;
+then each struct's `check()` runs, children before parents; then the canonical bytes. A failure is
+mapped to the field path and, through the resolver's record of which token last changed each
+leaf, to the token that set the value.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 from msgspec import convert as _convert
 from msgspec import to_builtins as _to_builtins
 
-from nanigpt.conf._canon import _encode, canonical_of
+from nanigpt.conf._canon import canonical_bytes
 from nanigpt.conf._errors import CheckError, ConfigError, InvalidValueError, ValueTypeError
-from nanigpt.conf._types import floats_finite, nan_may_decode, spec_of
+from nanigpt.conf._struct import Config
+from nanigpt.conf._types import spec_of
 from nanigpt.conf._values import format_value
-from nanigpt.conf._walk import Mount, field_at, leaf_paths, mount, plan_checks
+from nanigpt.conf._walk import field_at, leaf_paths
 
 
 class _Missing:
@@ -81,33 +77,10 @@ class Validator:
 
     def __init__(self, root: type) -> None:
         self.root = root
-        self._mount = mount(root)
-        plan_checks(self._mount)
-        self._decode: Callable[[bytes], Any] = msgspec.json.Decoder(root).decode
-        self._finite = floats_finite(root)
-        self._nan_decodes = nan_may_decode(root)
 
-    def validate_canonical(self, cfg: Any, pure: bool) -> tuple[Any, bytes]:
-        """(the validated config, its canonical bytes); `pure` if every leaf of `cfg` is written
-        the canonical way (`FieldSpec.pure`)."""
-        try:
-            out = _encode(cfg)
-        except TypeError:
-            raise Unencodable() from None
-        try:
-            v: Any = self._decode(out)
-        except msgspec.ValidationError:
-            # the exact path finds the error and the value behind it (or, if only the JSON was
-            # refused, e.g. a NaN written as null, validates and canonicalizes it)
-            v = self.validate(cfg)
-            return v, canonical_of(v, self._finite)
-        self._check(v, self._mount)
-        if not pure or (self._nan_decodes and b"null" in out):
-            out = canonical_of(v, self._finite)
-        return v, out
-
-    def validate(self, cfg: Any) -> Any:
-        """The one validation: types and `Meta` ranges by msgspec, then every struct's check()."""
+    def validate(self, cfg: Any) -> tuple[Any, bytes]:
+        """The one validation: types and `Meta` ranges by msgspec, then every struct's check();
+        (the validated config, its canonical bytes)."""
         try:
             b = _to_builtins(cfg)
         except TypeError:
@@ -116,8 +89,8 @@ class Validator:
             v: Any = _convert(b, self.root)
         except msgspec.ValidationError as e:
             raise Invalid(str(e), b) from None
-        self._check(v, self._mount)
-        return v
+        self._check(v, "")
+        return v, canonical_bytes(v)
 
     def attribute(self, e: ConfigError, trace: Trace) -> ConfigError:
         """The validation error `e`, made to name the tokens behind it."""
@@ -188,26 +161,18 @@ class Validator:
             return ValueTypeError(f"`{dotted}`={shown}: {text}", path=dotted, token=tok)
         return InvalidValueError(f"`{dotted}`={shown} is out of range: {text}", path=dotted, token=tok)
 
-    def _check(self, x: Any, m: Mount) -> None:
+    def _check(self, x: Any, prefix: str) -> None:
         """Every struct's check(), children before parents (a rule may assume valid parts)."""
-        for name, p, kids in m.checks:
-            sub = getattr(x, name)
-            km = kids.get(type(sub))  # a validated config holds one of the planned variants
-            if km is None:  # or null
-                continue
-            if km.checks:
-                self._check(sub, km)
-            elif km.check is not None:  # a leaf-level section, checked here without another call
-                try:
-                    km.check(sub)
-                except CheckError as e:
-                    self._anchor_all(e, p)
-                    raise
-        if m.check is not None:
+        for f in spec_of(type(x)).sections:
+            sub = getattr(x, f.name)
+            if sub is not None:
+                self._check(sub, f"{prefix}.{f.name}" if prefix else f.name)
+        check = getattr(type(x), "check", None)
+        if callable(check) and check is not Config.check:  # Config.check itself checks nothing
             try:
-                m.check(x)
+                check(x)
             except CheckError as e:
-                self._anchor_all(e, m.prefix)
+                self._anchor_all(e, prefix)
                 raise
 
     def _anchor_all(self, e: CheckError, prefix: str) -> None:
