@@ -163,11 +163,6 @@ class Preset:
         return self._value
 
     @property
-    def computed(self) -> Any:
-        """The config if a call has computed it already, else None (this computes nothing)."""
-        return self._value
-
-    @property
     def summary(self) -> str:
         return self.doc.splitlines()[0] if self.doc else ""
 

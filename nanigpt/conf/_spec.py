@@ -39,11 +39,10 @@ from nanigpt.conf._errors import (
 )
 from nanigpt.conf._grammar import parse_token
 from nanigpt.conf._lens import Traversal
-from nanigpt.conf._patch import Patch, PatchFactory, Preset
+from nanigpt.conf._patch import PatchFactory
 from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
 from nanigpt.conf._types import (
-    _SPECS,
     LEAF,
     UNION,
     FieldSpec,
@@ -115,10 +114,7 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        self._routes: dict[str, tuple[tuple[str, ...], str]] = {}
-        self._root_fields = spec_of(root).fields
         self._validator = Validator(root)
-        self._defaults: Any = None
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -131,9 +127,7 @@ class Resolver:
         if self.default_preset is not None:
             tok = f"preset:{self.default_preset}"
             return self._preset(self.default_preset, tok), tok, 0
-        if self._defaults is None:
-            self._defaults = self.root()  # configs are immutable: one is as good as another
-        return self._defaults, DEFAULTS_TOKEN, 0
+        return self.root(), DEFAULTS_TOKEN, 0
 
     def _preset(self, name: str, tok: str) -> Any:
         try:
@@ -195,49 +189,29 @@ class Resolver:
             if args is not None:
                 raise PatchError(f"`+{name}` takes no arguments, got `{args}`", token=tok, suggestion=f"write +{name}")
             p = entry
-        return self._apply(p, cfg, tok)
-
-    def _apply(self, p: Patch, cfg: Any, tok: str) -> Any:
         try:
             out = p(cfg)
+        except ConfigError as e:
+            raise e.with_token(tok) from e
         except Exception as e:
-            raise self._patch_failed(p, e, tok) from e
-        self._check_result(p, out, tok)
-        return out
-
-    @staticmethod
-    def _patch_failed(p: Patch, e: Exception, tok: str) -> ConfigError:
-        if isinstance(e, ConfigError):
-            return e.with_token(tok)
-        return PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok)
-
-    def _check_result(self, p: Patch, out: Any, tok: str) -> None:
+            raise PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok) from e
         if not isinstance(out, self.root):
             raise PatchError(
                 f"patch `{p.name}` ({p.source}) returned {type(out).__name__}, not a {self.root.__name__}",
                 token=tok,
             )
+        return out
 
     def _locate(self, cfg: Any, path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
         """The chain of structs down to the target's parent, the field names, and the target field
         (None when the target is a union tag such as `optim.type`, which means a switch)."""
-        if "." not in path and path not in self._root_fields:
-            cands = _candidates(self.root, path)
-            if len(cands) == 1:  # the usual bare name: one possible place, try it directly
-                try:
-                    return self._walk_to(cfg, list(cands[0][1]), cands[0][0], tok)
-                except ConfigError:
-                    self._bare(cfg, path, tok)  # raises the error that speaks of bare names
-                    raise
+        if "." not in path and path not in spec_of(self.root).fields:
             path = self._bare(cfg, path, tok)
-        return self._walk_to(cfg, path.split("."), path, tok)
-
-    def _walk_to(self, cfg: Any, names: list[str], path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
+        names = path.split(".")
         chain: list[Any] = []
         x = cfg
-        specs = _SPECS
         for i, name in enumerate(names):
-            s = specs.get(type(x)) or spec_of(type(x))
+            s = spec_of(type(x))
             f = s.fields.get(name)
             last = i == len(names) - 1
             if f is None:
@@ -398,59 +372,18 @@ class Resolver:
                 out.append((p, tags))
         return out
 
-    def _route(self, path: str) -> tuple[tuple[str, ...], str]:
-        """The field names of `path` (a dotted path or a bare name) and the full path, when it
-        can lead to one place only, at most one section deep; else ((), "") and `_locate` finds
-        the way."""
-        route = self._routes.get(path)
-        if route is None:
-            if "." in path or path in self._root_fields:
-                names = tuple(path.split("."))
-            else:
-                cands = _candidates(self.root, path)
-                names = cands[0][1] if len(cands) == 1 else ()
-            # only a path the types know (its first name a root field): the rest is checked on use
-            ok = 1 <= len(names) <= 2 and field_at(self.root, list(names)) is not None
-            route = (names, ".".join(names)) if ok else ((), "")
-            if len(self._routes) < 4096:
-                self._routes[path] = route
-        return route
-
-    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> Any:
-        """`cfg` with one field set, marking what changed as token `i`'s. The target is known, so
-        no walk compares the trees."""
-        route, full = self._route(path)
-        if route:  # the usual `lr=1e-4` or `model.n_layer=8`: a leaf of the root or of a section
-            x = getattr(cfg, route[0]) if len(route) == 2 else cfg
-            s = _SPECS.get(type(x))
-            f = s.fields.get(route[-1]) if s is not None else None
-            if f is not None and f.kind == LEAF:
-                old = getattr(x, f.name)
-                new = self._new_value(f, old, full, text, tok)
-                if new is old:
-                    return cfg
-                changed[full] = i
-                if len(route) == 1:
-                    return replace(cfg, **{f.name: new})
-                return replace(cfg, **{route[0]: replace(x, **{f.name: new})})
-            # anything else (a switch, a field of another variant, a null section): the full walk
+    def _assign(self, cfg: Any, path: str, text: str, tok: str) -> Any:
+        """`cfg` with the field at `path` (dotted, or a bare name) set to the value of `text`."""
         chain, names, f = self._locate(cfg, path, tok)
         if f is None:  # `section.type=tag`: chain and names lead to the section itself
             f = spec_of(type(chain[-1])).fields[names[-1]]
         old = getattr(chain[-1], f.name)
-        full = ".".join(names)
-        new = self._new_value(f, old, full, text, tok)
+        new = self._new_value(f, old, ".".join(names), text, tok)
         if new is old:
             return cfg
-        out = new
         for parent, name in zip(reversed(chain), reversed(names)):
-            out = replace(parent, **{name: out})
-        if f.kind == LEAF:
-            if new != old or type(new) is not type(old):
-                changed[full] = i
-        else:
-            mark(old, new, full, i, changed)
-        return out
+            new = replace(parent, **{name: new})
+        return new
 
     def _new_value(self, f: FieldSpec, old: Any, path: str, text: str, tok: str) -> Any:
         if f.kind == LEAF:
@@ -530,39 +463,12 @@ class Resolver:
             parsed = list(map(parse_token, tokens))
         except TokenSyntaxError as e:
             raise self._hint_syntax(e) from None
-        p0 = parsed[0] if parsed else None
-        pr = self.registry.presets.get(p0[1]) if p0 is not None and p0[0] == "preset" else None
-        known = pr.computed if type(pr) is Preset else None
-        if known is not None and type(known) is self.root:
-            cfg, start, first = known, tokens[0], 1  # the usual `preset:NAME`, computed before
-        else:
-            cfg, start, first = self._start(parsed, tokens, runs)
+        cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
-        changed: dict[str, int] = {}
-        patches = self.registry.patches
-        root = self.root
+        changed: dict[str, int] = {}  # leaf path -> index of the token that last changed it
         for i in range(first, len(tokens)):
-            p = parsed[i]
-            kind = p[0]
-            if kind == "set":
-                cfg = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
-                continue
             before = cfg
-            if kind == "patch":
-                entry = patches.get(p[1])
-                if type(entry) is Patch and p[2] is None:  # the common case, inline
-                    try:
-                        cfg = entry._fn(cfg)
-                    except Exception as e:
-                        raise self._patch_failed(entry, e, tokens[i]) from e
-                    if type(cfg) is not root:
-                        self._check_result(entry, cfg, tokens[i])
-                else:
-                    cfg = self._patch(cfg, p[1], p[2], tokens[i])
-            elif kind == "every":
-                cfg = self._every(cfg, p[1], p[2], tokens[i])
-            else:
-                raise self._misplaced_start(tokens, parsed, i)
+            cfg = self._step(cfg, parsed, tokens, i)
             mark(before, cfg, "", i, changed)
         try:
             config, canonical = self._validator.validate(cfg)
@@ -574,6 +480,17 @@ class Resolver:
             self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
             raise e from None
         return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed)
+
+    def _step(self, cfg: Any, parsed: list[tuple[Any, ...]], tokens: tuple[str, ...], i: int) -> Any:
+        """`cfg` with token `i` applied."""
+        p, tok = parsed[i], tokens[i]
+        if p[0] == "set":
+            return self._assign(cfg, p[1], p[2], tok)
+        if p[0] == "patch":
+            return self._patch(cfg, p[1], p[2], tok)
+        if p[0] == "every":
+            return self._every(cfg, p[1], p[2], tok)
+        raise self._misplaced_start(tokens, parsed, i)
 
     def _hint_prior_value(
         self,
@@ -594,13 +511,7 @@ class Resolver:
         try:
             cfg = start_cfg
             for j in range(first, i):
-                p = parsed[j]
-                if p[0] == "set":
-                    cfg = self._assign(cfg, p[1], p[2], tokens[j], j, {})
-                elif p[0] == "patch":
-                    cfg = self._patch(cfg, p[1], p[2], tokens[j])
-                else:
-                    cfg = self._every(cfg, p[1], p[2], tokens[j])
+                cfg = self._step(cfg, parsed, tokens, j)
             for n in parents:
                 cfg = getattr(cfg, n)
             value = getattr(cfg, name)
