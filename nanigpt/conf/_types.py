@@ -57,17 +57,17 @@ class FieldSpec:
     __slots__ = (
         "name",
         "owner",
-        "kind",
         "annotation",
+        "required",
+        "default",
         "bare",
+        "doc",
+        "kind",
         "struct",
         "variants",
         "optional",
-        "default",
-        "required",
-        "doc",
         "nullable",
-        "_ann",
+        "_parse",
     )
 
     def __init__(self, owner: type, info: msgspec.structs.FieldInfo) -> None:
@@ -78,18 +78,22 @@ class FieldSpec:
         self.default: Any = info.default if info.default is not msgspec.NODEFAULT else None
         if info.default_factory is not msgspec.NODEFAULT:
             self.default = info.default_factory()
-        a = _analyze(info.type)
-        if a.error:
-            raise TypeError(f"{owner.__name__}.{self.name}: {a.error}")
-        self.bare = a.bare
-        self.kind: int = a.kind
-        self.struct: type | None = a.struct
-        self.variants: dict[str, type] = a.variants
-        self.optional: bool = a.optional
-        self.doc: str | None = a.doc
+        self.bare = strip_annotated(info.type)
+        self.doc: str | None = _doc_of(info.type)
+        members = _union_members(self.bare) or ()
+        structs = [self.bare] if is_struct_type(self.bare) else [m for m in members if is_struct_type(m)]
+        others = [m for m in members if not is_struct_type(m)] if structs else []
+        if others and others != [_NoneType]:
+            raise TypeError(f"{owner.__name__}.{self.name}: a union may mix structs only with None")
+        self.kind: int = UNION if len(structs) > 1 else STRUCT if structs else LEAF
+        self.struct: type | None = structs[0] if len(structs) == 1 else None
+        self.variants: dict[str, type] = (
+            {str(getattr(st, "__struct_config__").tag): st for st in structs} if len(structs) > 1 else {}  # noqa: B009
+        )
+        self.optional: bool = bool(others)
         # `path=null` sets it to None (a string field takes the text "null" instead)
-        self.nullable: bool = a.optional or (a.kind == LEAF and _NoneType in (_union_members(a.bare) or ()))
-        self._ann = a
+        self.nullable: bool = self.optional or (self.kind == LEAF and _NoneType in members)
+        self._parse: Any = None
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -98,86 +102,14 @@ class FieldSpec:
             return (self.struct,)  # type: ignore[return-value]
         return tuple(self.variants.values())
 
-    def parser(self) -> Any:
-        """text -> value for this field's type (raises `BadValue`)."""
-        return self._ann.parser()
-
     def parse(self, text: str) -> Any:
-        """The value of command-line `text` for this field (raises `BadValue`), memoized per
-        type: the same text always parses to the same immutable value."""
-        return self._ann.parse(text)
+        """The value of command-line `text` for this field (raises `BadValue`)."""
+        if self._parse is None:
+            self._parse = make_parser(self.bare)
+        return self._parse(text)
 
     def __repr__(self) -> str:
         return f"<field {self.owner.__name__}.{self.name}>"
-
-
-class _Ann:
-    """What an annotation means to the machinery, computed once per annotation object (fields
-    share them: `LR`, `Beta`, and every field of a generated schema)."""
-
-    __slots__ = ("bare", "kind", "struct", "variants", "optional", "doc", "error", "_parser", "_memo")
-
-    def __init__(self, annotation: Any) -> None:
-        self.bare = strip_annotated(annotation)
-        self.doc = _doc_of(annotation)
-        self.struct: type | None = None
-        self.variants: dict[str, type] = {}
-        self.optional = False
-        self.error: str | None = None
-        self._parser: Any = None
-        self._memo: dict[str, Any] = {}
-        members = _union_members(self.bare)
-        self.kind = LEAF
-        if is_struct_type(self.bare):
-            self.kind = STRUCT
-            self.struct = self.bare
-        elif members is not None and any(is_struct_type(m) for m in members):
-            structs = [m for m in members if is_struct_type(m)]
-            others = [m for m in members if not is_struct_type(m)]
-            if others and others != [_NoneType]:
-                self.error = "a union may mix structs only with None"
-            self.optional = bool(others)
-            if len(structs) == 1:
-                self.kind = STRUCT
-                self.struct = structs[0]
-            else:
-                self.kind = UNION
-                for st in structs:
-                    self.variants[str(getattr(st, "__struct_config__").tag)] = st  # noqa: B009
-
-    def parser(self) -> Any:
-        if self._parser is None:
-            self._parser = make_parser(self.bare)
-        return self._parser
-
-    def parse(self, text: str) -> Any:
-        v = self._memo.get(text, _NO)
-        if v is _NO:
-            v = self.parser()(text)
-            if _immutable(v) and len(self._memo) < 1024:
-                self._memo[text] = v
-        return v
-
-
-_ANNS: dict[Any, _Ann] = {}
-
-
-def _analyze(annotation: Any) -> _Ann:
-    try:
-        a = _ANNS.get(annotation)
-    except TypeError:  # an unhashable annotation: analyze it every time
-        return _Ann(annotation)
-    if a is None:
-        a = _ANNS[annotation] = _Ann(annotation)
-    return a
-
-
-_NO = object()
-_SCALARS = (int, float, str, bool, type(None))
-
-
-def _immutable(v: Any) -> bool:
-    return isinstance(v, _SCALARS) or (isinstance(v, tuple) and all(_immutable(x) for x in v))
 
 
 class StructSpec:
