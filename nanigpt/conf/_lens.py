@@ -23,12 +23,8 @@ from msgspec.structs import replace
 
 from nanigpt.conf._errors import ConfigError, UnknownFieldError, VariantFieldError
 from nanigpt.conf._suggest import did_you_mean, suggest
-from nanigpt.conf._types import LEAF, FieldSpec, names_below, spec_of
+from nanigpt.conf._types import LEAF, FieldSpec, join, names_below, spec_of
 from nanigpt.conf._values import describe_type
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 class Lens:
@@ -68,15 +64,15 @@ class Lens:
         if not self._focus:
             kinds = " or ".join(sorted({describe_type(f.bare) for f in self._fields}))
             raise UnknownFieldError(
-                f"`{self.path}` is {kinds}, not a section, so `{_join(self.path, name)}` does not exist",
-                path=_join(self.path, name),
+                f"`{self.path}` is {kinds}, not a section, so `{join(self.path, name)}` does not exist",
+                path=join(self.path, name),
             )
         cands = tuple(spec_of(t).fields[name] for t in self._focus if name in spec_of(t).fields)
         if not cands:
             names = {n for t in self._focus for n in spec_of(t).names}
             raise UnknownFieldError(
-                f"unknown field `{_join(self.path, name)}`",
-                path=_join(self.path, name),
+                f"unknown field `{join(self.path, name)}`",
+                path=join(self.path, name),
                 suggestion=suggest(name, names, self.path),
             )
         focus: dict[type, None] = {}
@@ -171,27 +167,24 @@ class Traversal:
         self.name = name
         self.path = f"...{name}"
 
-    def paths(self, cfg: Any) -> list[str]:
-        """The dotted paths the traversal focuses in `cfg` (it depends on the current variants)."""
-        out: list[str] = []
+    def _focused(self, cfg: Any) -> list[tuple[str, Any]]:
+        """(path, value) of every focus, in field order."""
+        out: list[tuple[str, Any]] = []
 
         def note(path: str, f: FieldSpec, v: Any) -> Any:
-            out.append(path)
+            out.append((path, v))
             return v
 
         self._walk(cfg, "", note)
         return out
 
+    def paths(self, cfg: Any) -> list[str]:
+        """The dotted paths the traversal focuses in `cfg` (it depends on the current variants)."""
+        return [p for p, _ in self._focused(cfg)]
+
     def get(self, cfg: Any) -> tuple[Any, ...]:
         """Every focused value, in field order."""
-        out: list[Any] = []
-
-        def note(path: str, f: FieldSpec, v: Any) -> Any:
-            out.append(v)
-            return v
-
-        self._walk(cfg, "", note)
-        return tuple(out)
+        return tuple(v for _, v in self._focused(cfg))
 
     def set(self, cfg: Any, value: Any) -> Any:
         """A copy of `cfg` with every focused field set to `value`."""
@@ -209,9 +202,9 @@ class Traversal:
         for f in s.fields.values():
             old = getattr(x, f.name)
             if f.name == name:
-                new = fn(_join(prefix, name), f, old)
+                new = fn(join(prefix, name), f, old)
             elif f.kind != LEAF and old is not None and name in names_below(type(old)):
-                new = self._walk(old, _join(prefix, f.name), fn)
+                new = self._walk(old, join(prefix, f.name), fn)
             else:
                 continue
             if new is not old:

@@ -42,14 +42,7 @@ from nanigpt.conf._lens import Traversal
 from nanigpt.conf._patch import PatchFactory
 from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
-from nanigpt.conf._types import (
-    LEAF,
-    UNION,
-    FieldSpec,
-    names_below,
-    reachable_types,
-    spec_of,
-)
+from nanigpt.conf._types import LEAF, UNION, FieldSpec, join, names_below, reachable_types, spec_of
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
 from nanigpt.conf._values import BadValue, describe_type, format_value
 from nanigpt.conf._walk import _candidates, _find, field_at, leaf_paths, mark
@@ -299,10 +292,8 @@ class Resolver:
                 token=tok,
                 suggestion=f"switch first: {sec}={tags[0]} {name}=...",
             )
-        raise UnknownFieldError(f"unknown field `{name}`", path=name, token=tok, suggestion=self._bare_hint(name))
-
-    def _bare_hint(self, name: str) -> str | None:
-        return did_you_mean(name, sorted(names_below(self.root)))
+        hint = did_you_mean(name, sorted(names_below(self.root)))
+        raise UnknownFieldError(f"unknown field `{name}`", path=name, token=tok, suggestion=hint)
 
     def _ambiguity_hint(self, name: str, found: list[str], text: str) -> str:
         """Tokens that set one of the fields `found` (all called `name`) to `text`, each one that
@@ -354,7 +345,7 @@ class Resolver:
 
         def walk(t: type, prefix: str) -> None:
             for f in spec_of(t).sections:
-                p = f"{prefix}.{f.name}" if prefix else f.name
+                p = join(prefix, f.name)
                 if f.kind == UNION:
                     out.append((p, f))
                 for sub in f.types:

@@ -19,6 +19,11 @@ LEAF, STRUCT, UNION = 0, 1, 2
 _NoneType = type(None)
 
 
+def join(prefix: str, name: str) -> str:
+    """The dotted path of field `name` below `prefix` ("" for the root)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 def is_struct_type(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, msgspec.Struct)
 
@@ -115,10 +120,9 @@ class FieldSpec:
 class StructSpec:
     """The field table of one struct type."""
 
-    __slots__ = ("type", "tag", "tag_field", "fields", "names", "sections", "leaves", "below")
+    __slots__ = ("tag", "tag_field", "fields", "names", "sections", "leaves", "below")
 
     def __init__(self, t: type) -> None:
-        self.type = t
         conf = getattr(t, "__struct_config__")  # noqa: B009 - every Struct type has one
         self.tag: str | None = str(conf.tag) if conf.tag is not None else None
         self.tag_field: str | None = conf.tag_field if conf.tag is not None else None

@@ -20,7 +20,7 @@ from msgspec import to_builtins as _to_builtins
 from nanigpt.conf._canon import canonical_bytes
 from nanigpt.conf._errors import CheckError, ConfigError, InvalidValueError, ValueTypeError
 from nanigpt.conf._struct import Config
-from nanigpt.conf._types import spec_of
+from nanigpt.conf._types import join, spec_of
 from nanigpt.conf._values import format_value
 from nanigpt.conf._walk import field_at, leaf_paths
 
@@ -105,18 +105,16 @@ class Validator:
     def bad_object(self, cfg: Any, trace: Trace) -> None:
         """Find the leaf that msgspec cannot encode and raise an error naming it."""
         for path in leaf_paths(cfg):
-            x = cfg
+            parent = x = cfg
             try:
                 for n in path.split("."):
-                    x = getattr(x, n)
+                    parent, x = x, getattr(x, n)
             except AttributeError:
                 continue  # a tag path
             tok = trace.token_for(path)
             if x is MISSING:
-                sec, _, name = path.rpartition(".")
-                tag = spec_of(type(self._parent_of(cfg, path))).tag
                 raise ValueTypeError(
-                    f"`{path}` is required by `{sec}={tag}` and was not set",
+                    f"`{path}` is required by `{path.rpartition('.')[0]}={spec_of(type(parent)).tag}` and was not set",
                     path=path,
                     token=tok,
                     suggestion=f"add {path}=...",
@@ -130,13 +128,6 @@ class Validator:
                     token=tok,
                     suggestion="a config holds numbers, strings, booleans, null, tuples and sections",
                 ) from None
-
-    @staticmethod
-    def _parent_of(cfg: Any, path: str) -> Any:
-        x = cfg
-        for n in path.split(".")[:-1]:
-            x = getattr(x, n)
-        return x
 
     def _map_error(self, msg: str, b: dict, trace: Trace) -> ConfigError:
         m = re.match(r"^(.*) - at `\$(.*)`$", msg)
@@ -166,7 +157,7 @@ class Validator:
         for f in spec_of(type(x)).sections:
             sub = getattr(x, f.name)
             if sub is not None:
-                self._check(sub, f"{prefix}.{f.name}" if prefix else f.name)
+                self._check(sub, join(prefix, f.name))
         check = getattr(type(x), "check", None)
         if callable(check) and check is not Config.check:  # Config.check itself checks nothing
             try:

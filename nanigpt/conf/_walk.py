@@ -7,11 +7,7 @@ from typing import Any
 
 import msgspec
 
-from nanigpt.conf._types import LEAF, FieldSpec, names_below, spec_of
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+from nanigpt.conf._types import LEAF, FieldSpec, join, names_below, spec_of
 
 
 def _leaves(x: Any, prefix: str, out: list[str]) -> None:
@@ -71,12 +67,12 @@ def _candidates(root: type, name: str) -> tuple[tuple[str, tuple[str, ...]], ...
     def walk(t: type, prefix: str) -> None:
         s = spec_of(t)
         if name in s.fields or (name == s.tag_field and prefix):
-            out[_join(prefix, name)] = None
+            out[join(prefix, name)] = None
         for f in s.sections:
             if f.name != name:
                 for sub in f.types:
                     if name in names_below(sub) or _tagged_below(sub, name):
-                        walk(sub, _join(prefix, f.name))
+                        walk(sub, join(prefix, f.name))
 
     walk(root, "")
     return tuple((p, tuple(p.split("."))) for p in out)
