@@ -14,13 +14,22 @@ def _leaves(x: Any, prefix: str, out: list[str]) -> None:
     if not isinstance(x, msgspec.Struct):  # a leaf, or a null section
         out.append(prefix)
         return
-    s = spec_of(type(x))
+    own, sections = _paths(type(x), prefix)
+    out += own
+    for name, p in sections:
+        _leaves(getattr(x, name), p, out)
+
+
+@functools.cache
+def _paths(t: type, prefix: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The paths of struct type `t` at `prefix`: its tag and leaves, and (name, path) of its
+    sections. Built once per place in the schema: building them for every blame made a resolve
+    10% slower (65 against 58 us, CPU), where bench_conf's budget (50x faster than OmegaConf)
+    came down to 54x on a loaded machine."""
+    s = spec_of(t)
     dot = prefix + "." if prefix else ""
-    if s.tag_field:
-        out.append(dot + s.tag_field)
-    out += [dot + n for n in s.leaves]
-    for f in s.sections:
-        _leaves(getattr(x, f.name), dot + f.name, out)
+    tag = (dot + s.tag_field,) if s.tag_field else ()
+    return (*tag, *(dot + n for n in s.leaves)), tuple((f.name, dot + f.name) for f in s.sections)
 
 
 def leaf_paths(cfg: Any) -> tuple[str, ...]:
