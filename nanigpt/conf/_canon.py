@@ -60,9 +60,6 @@ def config_hash(cfg: Any) -> str:
     return hash_bytes(canonical_bytes(cfg))
 
 
-SHORT_LEN = 12
-
-
 def short_hash(h: str) -> str:
     """The short form of a hash (its first 12 digits), as runs are named to people."""
-    return h[:SHORT_LEN]
+    return h[:12]

@@ -51,10 +51,7 @@ class Lens:
     @classmethod
     def from_path(cls, root: type, path: str) -> Lens:
         """The lens on dotted `path` of a `root` config: `Lens.from_path(RunConfig, "optim.lr")`."""
-        lens = cls.root(root)
-        for name in path.split(".") if path else ():
-            lens = lens._child(name)
-        return lens
+        return cls.root(root)[path] if path else cls.root(root)
 
     @classmethod
     def every(cls, root: type, name: str) -> Traversal:

@@ -43,7 +43,7 @@ from nanigpt.conf._patch import PatchFactory
 from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
 from nanigpt.conf._types import LEAF, UNION, FieldSpec, join, names_below, reachable_types, spec_of
-from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
+from nanigpt.conf._validate import MISSING, Trace, Unencodable, attribute, bad_object, validate
 from nanigpt.conf._values import BadValue, describe_type, format_value
 from nanigpt.conf._walk import _candidates, _find, field_at, leaf_paths, mark
 
@@ -94,11 +94,6 @@ class Resolved:
         return f"Resolved({self.short}, {' '.join(self.tokens) or self.start!r})"
 
 
-def _default_instance(t: type) -> Any:
-    s = spec_of(t)
-    return t(**{f.name: MISSING for f in s.fields.values() if f.required})
-
-
 class Resolver:
     """Resolves token lists into validated configs of type `root`, with a registry of presets and
     patches. `default_preset` starts a spec that has no start token (else the root's defaults)."""
@@ -107,7 +102,6 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        self._validator = Validator(root)
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -405,7 +399,7 @@ class Resolver:
                 )
             if type(old) is t:
                 return old  # switching to the current variant changes nothing
-            return _default_instance(t)
+            return t(**{r.name: MISSING for r in spec_of(t).fields.values() if r.required})
         raise ValueTypeError(
             f"`{path}` is a section, not a value",
             path=path,
@@ -462,12 +456,12 @@ class Resolver:
             cfg = self._step(cfg, parsed, tokens, i)
             mark(before, cfg, "", i, changed)
         try:
-            config, canonical = self._validator.validate(cfg)
+            config, canonical = validate(cfg, self.root)
         except Unencodable:
-            self._validator.bad_object(cfg, Trace(tokens, start, changed))
+            bad_object(cfg, Trace(tokens, start, changed))
             raise
         except ConfigError as e:
-            e = self._validator.attribute(e, Trace(tokens, start, changed))
+            e = attribute(e, Trace(tokens, start, changed))
             self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
             raise e from None
         return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed)
