@@ -10,6 +10,7 @@ import sys
 from typing import Annotated
 
 import msgspec
+import msgspec.inspect as mi
 import pytest
 
 from nanigpt import conf
@@ -21,7 +22,7 @@ from strategies import configs, leaf_fields, values
 from nanigpt.conf import Config, ConfigError, Lens, Patch, Preset, Registry, ValueTypeError, canonical_bytes, config_hash, short_hash
 from nanigpt.config import load_registry, resolve
 from nanigpt.config import shipped_presets
-from nanigpt.conf._types import floats_finite
+from nanigpt.conf._types import reachable_types, spec_of
 from nanigpt.config import SCHEMA_VERSION, RunConfig
 from nanigpt.optim.config import SGD
 
@@ -103,12 +104,29 @@ class Unbounded(Config):
     y: Annotated[float, Meta(ge=0.0)] = 1.0
 
 
-def test_which_schemas_rule_out_nan_and_infinities():
-    assert floats_finite(RunConfig)
-    assert not floats_finite(Unbounded)
-    assert floats_finite(msgspec.defstruct("B", [("x", Annotated[float, Meta(ge=0, lt=1)])]))
-    assert not floats_finite(msgspec.defstruct("T", [("x", tuple[float, ...])]))
-    assert floats_finite(msgspec.defstruct("I", [("x", tuple[int, str, bool] | None)]))
+def _floats(t):
+    if isinstance(t, mi.Metadata):
+        return _floats(t.type)
+    if isinstance(t, mi.FloatType):
+        return [t]
+    if isinstance(t, (mi.TupleType, mi.UnionType)):
+        return [x for i in (t.item_types if isinstance(t, mi.TupleType) else t.types) for x in _floats(i)]
+    return []
+
+
+def test_validation_refuses_nan_and_infinities_in_every_float_of_the_root():
+    # every float of RunConfig, union variants and tuples included, has finite bounds on both
+    # sides: a validated RunConfig always has a canonical form
+    floats = [x for t in reachable_types(RunConfig) for f in spec_of(t).fields.values() for x in _floats(mi.type_info(f.annotation))]
+    assert len(floats) > 10
+    for x in floats:
+        ranged = Annotated[float, Meta(ge=x.ge, gt=x.gt, le=x.le, lt=x.lt)]
+        assert msgspec.convert(0.5 * ((x.ge or x.gt or 0.0) + (x.le or x.lt)), ranged) is not None
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            with pytest.raises(msgspec.ValidationError):
+                msgspec.convert(bad, ranged)
+    with pytest.raises(ValueTypeError, match="not a finite number"):  # without bounds: no hash
+        conf.resolve(["+bad"], Unbounded, Registry.of(Patch(lambda c: msgspec.structs.replace(c, x=float("inf")), name="bad", doc="inf")))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])

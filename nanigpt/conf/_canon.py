@@ -42,29 +42,12 @@ def _normalize(x: Any, path: str) -> Any:
 
 def canonical_bytes(cfg: Any) -> bytes:
     """The canonical JSON bytes of a config struct or of its builtins (a stored config.json dict)."""
-    return canonical_of(cfg, False)
-
-
-def canonical_of(cfg: Any, finite: bool) -> bytes:
-    """`canonical_bytes(cfg)`; `finite` says that cfg's type holds no NaN or infinity (a validated
-    config whose every float is bounded on both sides: `_types.floats_finite`)."""
     out = _encode(cfg)
     # msgspec writes NaN and infinities as `null` and negative zero as `-0.0`; both are rare in
-    # real configs, so the full walk runs only when the fast encoding might be wrong.
-    if (not finite and b"null" in out) or _maybe_negative_zero(out):
+    # real configs, so the walk over every value runs only when the plain encoding might be wrong.
+    if b"null" in out or b"-0.0" in out:
         out = _encode(_normalize(msgspec.to_builtins(cfg), ""))
     return out
-
-
-def _maybe_negative_zero(out: bytes) -> bool:
-    # A `-` is rare in a config's JSON (a small number's exponent, a negative value) and finding
-    # one is a memchr: cheaper than searching for `-0.0` through every byte.
-    i = out.find(b"-")
-    while i >= 0:
-        if out.startswith(b"-0.0", i):
-            return True
-        i = out.find(b"-", i + 1)
-    return False
 
 
 def hash_bytes(canonical: bytes) -> str:
@@ -77,9 +60,6 @@ def config_hash(cfg: Any) -> str:
     return hash_bytes(canonical_bytes(cfg))
 
 
-SHORT_LEN = 12
-
-
 def short_hash(h: str) -> str:
     """The short form of a hash (its first 12 digits), as runs are named to people."""
-    return h[:SHORT_LEN]
+    return h[:12]

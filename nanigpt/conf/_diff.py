@@ -19,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 
 from nanigpt.conf._struct import TAG_FIELD
-from nanigpt.conf._types import spec_of
+from nanigpt.conf._types import join, spec_of
 from nanigpt.conf._values import format_value
 
 _json_encode = msgspec.json.encode
@@ -52,14 +52,10 @@ class Change(msgspec.Struct, frozen=True):
         return None if self.kind == "removed" else f"{self.path}={format_value(self.new)}"
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
 def _leaves(x: Any, prefix: str, out: list[tuple[str, Any]]) -> None:
     if isinstance(x, dict) and x:
         for k, v in x.items():
-            _leaves(v, _join(prefix, k), out)
+            _leaves(v, join(prefix, k), out)
     else:
         out.append((prefix, x))
 
@@ -72,9 +68,9 @@ def _diff_dicts(a: dict, b: dict, prefix: str, tag: str, out: list[Change]) -> N
     ta, tb = a.get(tag), b.get(tag)
     if tb is not None and ta != tb:
         # a union switch: report every leaf of B's section, equal or not, through the tag
-        out.append(Change(_join(prefix, tag), "changed" if ta is not None else "added", ta, tb, b))
+        out.append(Change(join(prefix, tag), "changed" if ta is not None else "added", ta, tb, b))
     for k, va in a.items():
-        p = _join(prefix, k)
+        p = join(prefix, k)
         if k not in b:
             acc: list[tuple[str, Any]] = []
             _leaves(va, p, acc)
@@ -99,7 +95,7 @@ def _diff_dicts(a: dict, b: dict, prefix: str, tag: str, out: list[Change]) -> N
     for k, vb in b.items():
         if k not in a:
             acc = []
-            _leaves(vb, _join(prefix, k), acc)
+            _leaves(vb, join(prefix, k), acc)
             out.extend(Change(q, "added", None, v) for q, v in acc)
 
 
@@ -123,9 +119,9 @@ def _diff_structs(a: Any, b: Any, prefix: str, tag: str, out: list[Change]) -> N
         va = getattr(a, name)
         vb = getattr(b, name)
         if not _same(va, vb):
-            out.append(Change(_join(prefix, name), "changed", _to_builtins(va), _to_builtins(vb)))
+            out.append(Change(join(prefix, name), "changed", _to_builtins(va), _to_builtins(vb)))
     for f in s.sections:
-        _diff_structs(getattr(a, f.name), getattr(b, f.name), _join(prefix, f.name), tag, out)
+        _diff_structs(getattr(a, f.name), getattr(b, f.name), join(prefix, f.name), tag, out)
 
 
 def _order(tag: str):
@@ -157,9 +153,9 @@ def _section_tokens(prefix: str, d: dict, tag: str, out: list[str]) -> None:
         if k == tag:
             continue
         if isinstance(v, dict):
-            _section_tokens(_join(prefix, k), v, tag, out)
+            _section_tokens(join(prefix, k), v, tag, out)
         else:
-            out.append(f"{_join(prefix, k)}={format_value(v)}")
+            out.append(f"{join(prefix, k)}={format_value(v)}")
 
 
 def to_tokens(changes: list[Change], *, tag_field: str = TAG_FIELD) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import msgspec.inspect as mi
 
-from nanigpt.conf._types import LEAF, UNION, spec_of
+from nanigpt.conf._types import LEAF, UNION, join, spec_of
 from nanigpt.conf._values import format_value
 
 
@@ -56,7 +56,7 @@ def _rows(t: type, prefix: str, variant: str, out: list[dict[str, str]]) -> None
     s = spec_of(t)
     for field in info.fields:
         f = s.fields[field.name]
-        path = f"{prefix}.{f.name}" if prefix else f.name
+        path = join(prefix, f.name)
         if f.kind == LEAF:
             out.append(
                 {

@@ -45,10 +45,27 @@ def _source_of(fn: Callable[..., Any]) -> str:
     return code.co_filename if code is not None else "<unknown>"
 
 
-class Patch:
+class _Entry:
+    """A registry entry: a function with a name, a docstring and the file that defined it."""
+
+    __slots__ = ("name", "doc", "source", "_fn")
+
+    def __init__(self, fn: Callable[..., Any], *, name: str, doc: str, source: str | None) -> None:
+        self.name = name
+        self.doc = doc
+        self.source = source
+        self._fn = fn
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docstring."""
+        return self.doc.splitlines()[0] if self.doc else ""
+
+
+class Patch(_Entry):
     """A named, documented pure function config -> config. Compose with `>>`."""
 
-    __slots__ = ("name", "doc", "source", "_fn", "parts")
+    __slots__ = ("parts",)
 
     def __init__(
         self,
@@ -59,10 +76,7 @@ class Patch:
         source: str | None = None,
         parts: tuple[Patch, ...] | None = None,
     ) -> None:
-        self.name = name
-        self.doc = doc
-        self.source = source
-        self._fn = fn
+        super().__init__(fn, name=name, doc=doc, source=source)
         # the atomic patches this one applies in order; composition concatenates these
         self.parts: tuple[Patch, ...] = parts if parts is not None else (self,)
 
@@ -71,11 +85,6 @@ class Patch:
 
     def __rshift__(self, other: Patch) -> Patch:
         return compose(self, other)
-
-    @property
-    def summary(self) -> str:
-        """The first line of the docstring."""
-        return self.doc.splitlines()[0] if self.doc else ""
 
     def __repr__(self) -> str:
         return f"Patch({self.name!r})"
@@ -144,32 +153,20 @@ def over(lens: Lens | Traversal, f: Callable[[Any], Any]) -> Patch:
     )
 
 
-class Preset:
+class Preset(_Entry):
     """A named, documented starting config. Calling it gives the config (computed once: configs
     are immutable, so every caller can share it)."""
 
-    __slots__ = ("name", "doc", "source", "_fn", "_value")
+    __slots__ = ("_value",)
 
     def __init__(self, fn: Callable[[], Any], *, name: str, doc: str, source: str) -> None:
-        self.name = name
-        self.doc = doc
-        self.source = source
-        self._fn = fn
+        super().__init__(fn, name=name, doc=doc, source=source)
         self._value: Any = None
 
     def __call__(self) -> Any:
         if self._value is None:
             self._value = self._fn()
         return self._value
-
-    @property
-    def computed(self) -> Any:
-        """The config if a call has computed it already, else None (this computes nothing)."""
-        return self._value
-
-    @property
-    def summary(self) -> str:
-        return self.doc.splitlines()[0] if self.doc else ""
 
     def __repr__(self) -> str:
         return f"Preset({self.name!r})"
@@ -186,24 +183,17 @@ class _Param:
         self.seq = typing.get_origin(self.bare) in (tuple, list)
 
 
-class PatchFactory:
+class PatchFactory(_Entry):
     """A named, documented function (*args) -> Patch: `+with_lr:1e-4` on the command line.
 
     Command-line arguments are parsed by the annotated types of the function's parameters.
     """
 
-    __slots__ = ("name", "doc", "source", "_fn", "_params")
+    __slots__ = ("_params",)
 
     def __init__(self, fn: Callable[..., Patch], *, name: str, doc: str, source: str) -> None:
-        self.name = name
-        self.doc = doc
-        self.source = source
-        self._fn = fn
+        super().__init__(fn, name=name, doc=doc, source=source)
         self._params: list[_Param] | None = None
-
-    @property
-    def summary(self) -> str:
-        return self.doc.splitlines()[0] if self.doc else ""
 
     def params(self) -> list[_Param]:
         if self._params is None:

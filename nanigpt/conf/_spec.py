@@ -39,21 +39,13 @@ from nanigpt.conf._errors import (
 )
 from nanigpt.conf._grammar import parse_token
 from nanigpt.conf._lens import Traversal
-from nanigpt.conf._patch import Patch, PatchFactory, Preset
+from nanigpt.conf._patch import PatchFactory
 from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
-from nanigpt.conf._types import (
-    _SPECS,
-    LEAF,
-    UNION,
-    FieldSpec,
-    names_below,
-    reachable_types,
-    spec_of,
-)
-from nanigpt.conf._validate import MISSING, Trace, Unencodable, Validator
+from nanigpt.conf._types import LEAF, UNION, FieldSpec, join, names_below, reachable_types, spec_of
+from nanigpt.conf._validate import MISSING, Trace, Unencodable, attribute, bad_object, validate
 from nanigpt.conf._values import BadValue, describe_type, format_value
-from nanigpt.conf._walk import IMPURE, RESHAPED, _candidates, _find, _mark, field_at, leaf_paths, mark_struct, mount, pure_tree
+from nanigpt.conf._walk import _candidates, _find, field_at, leaf_paths, mark
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
@@ -69,28 +61,18 @@ class RunSource(Protocol):
 class Resolved:
     """A resolved spec: the validated config, its content address and where each value came from."""
 
-    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame", "_base")
+    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame")
 
     def __init__(
-        self,
-        config: Any,
-        canonical: bytes,
-        h: str,
-        tokens: tuple[str, ...],
-        start: str,
-        changed: dict[str, int],
-        base: dict[str, str] | None = None,
+        self, config: Any, canonical: bytes, h: str, tokens: tuple[str, ...], start: str, changed: dict[str, int]
     ) -> None:
         self.config = config
         self.canonical = canonical
         self.hash = h
         self.tokens = tokens
         self.start = start
-        self._changed = changed
+        self._changed = changed  # {leaf path: index of the token that last changed it}
         self._blame: dict[str, str] | None = None
-        # {leaf path: start} of the start config, shared (never mutated), when no token
-        # switched a variant: then the leaf paths are the start's
-        self._base = base
 
     @property
     def short(self) -> str:
@@ -101,26 +83,15 @@ class Resolved:
     def blame(self) -> dict[str, str]:
         """Leaf path -> the token that last changed it; leaves no token changed map to `start`."""
         if self._blame is None:
-            changed = self._changed
-            if self._base is not None:  # no variant switched: every changed path is a leaf
-                blame = self._base.copy()
-                blame.update(zip(changed, map(self.tokens.__getitem__, changed.values())))
-            else:
-                blame = dict.fromkeys(leaf_paths(self.config), self.start)
-                tokens = self.tokens
-                for p, i in changed.items():
-                    if p in blame:  # not a leaf of a variant that a later token switched away
-                        blame[p] = tokens[i]
+            blame = dict.fromkeys(leaf_paths(self.config), self.start)
+            for p, i in self._changed.items():
+                if p in blame:  # not a leaf of a variant that a later token switched away
+                    blame[p] = self.tokens[i]
             self._blame = blame
         return self._blame
 
     def __repr__(self) -> str:
         return f"Resolved({self.short}, {' '.join(self.tokens) or self.start!r})"
-
-
-def _default_instance(t: type) -> Any:
-    s = spec_of(t)
-    return t(**{f.name: MISSING for f in s.fields.values() if f.required})
 
 
 class Resolver:
@@ -131,12 +102,6 @@ class Resolver:
         self.root = root
         self.registry = registry if registry is not None else Registry()
         self.default_preset = default_preset
-        self._known: dict[int, tuple[Any, str, dict[str, str], bool]] = {}
-        self._routes: dict[str, tuple[tuple[str, ...], str]] = {}
-        self._root_fields = spec_of(root).fields
-        self._validator = Validator(root)
-        self._mount = mount(root)
-        self._defaults: Any = None
 
     # -- the start -----------------------------------------------------------------------------
 
@@ -149,9 +114,7 @@ class Resolver:
         if self.default_preset is not None:
             tok = f"preset:{self.default_preset}"
             return self._preset(self.default_preset, tok), tok, 0
-        if self._defaults is None:
-            self._defaults = self.root()  # configs are immutable: one is as good as another
-        return self._defaults, DEFAULTS_TOKEN, 0
+        return self.root(), DEFAULTS_TOKEN, 0
 
     def _preset(self, name: str, tok: str) -> Any:
         try:
@@ -213,49 +176,29 @@ class Resolver:
             if args is not None:
                 raise PatchError(f"`+{name}` takes no arguments, got `{args}`", token=tok, suggestion=f"write +{name}")
             p = entry
-        return self._apply(p, cfg, tok)
-
-    def _apply(self, p: Patch, cfg: Any, tok: str) -> Any:
         try:
             out = p(cfg)
+        except ConfigError as e:
+            raise e.with_token(tok) from e
         except Exception as e:
-            raise self._patch_failed(p, e, tok) from e
-        self._check_result(p, out, tok)
-        return out
-
-    @staticmethod
-    def _patch_failed(p: Patch, e: Exception, tok: str) -> ConfigError:
-        if isinstance(e, ConfigError):
-            return e.with_token(tok)
-        return PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok)
-
-    def _check_result(self, p: Patch, out: Any, tok: str) -> None:
+            raise PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok) from e
         if not isinstance(out, self.root):
             raise PatchError(
                 f"patch `{p.name}` ({p.source}) returned {type(out).__name__}, not a {self.root.__name__}",
                 token=tok,
             )
+        return out
 
     def _locate(self, cfg: Any, path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
         """The chain of structs down to the target's parent, the field names, and the target field
         (None when the target is a union tag such as `optim.type`, which means a switch)."""
-        if "." not in path and path not in self._root_fields:
-            cands = _candidates(self.root, path)
-            if len(cands) == 1:  # the usual bare name: one possible place, try it directly
-                try:
-                    return self._walk_to(cfg, list(cands[0][1]), cands[0][0], tok)
-                except ConfigError:
-                    self._bare(cfg, path, tok)  # raises the error that speaks of bare names
-                    raise
+        if "." not in path and path not in spec_of(self.root).fields:
             path = self._bare(cfg, path, tok)
-        return self._walk_to(cfg, path.split("."), path, tok)
-
-    def _walk_to(self, cfg: Any, names: list[str], path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
+        names = path.split(".")
         chain: list[Any] = []
         x = cfg
-        specs = _SPECS
         for i, name in enumerate(names):
-            s = specs.get(type(x)) or spec_of(type(x))
+            s = spec_of(type(x))
             f = s.fields.get(name)
             last = i == len(names) - 1
             if f is None:
@@ -343,10 +286,8 @@ class Resolver:
                 token=tok,
                 suggestion=f"switch first: {sec}={tags[0]} {name}=...",
             )
-        raise UnknownFieldError(f"unknown field `{name}`", path=name, token=tok, suggestion=self._bare_hint(name))
-
-    def _bare_hint(self, name: str) -> str | None:
-        return did_you_mean(name, sorted(names_below(self.root)))
+        hint = did_you_mean(name, sorted(names_below(self.root)))
+        raise UnknownFieldError(f"unknown field `{name}`", path=name, token=tok, suggestion=hint)
 
     def _ambiguity_hint(self, name: str, found: list[str], text: str) -> str:
         """Tokens that set one of the fields `found` (all called `name`) to `text`, each one that
@@ -398,7 +339,7 @@ class Resolver:
 
         def walk(t: type, prefix: str) -> None:
             for f in spec_of(t).sections:
-                p = f"{prefix}.{f.name}" if prefix else f.name
+                p = join(prefix, f.name)
                 if f.kind == UNION:
                     out.append((p, f))
                 for sub in f.types:
@@ -416,59 +357,18 @@ class Resolver:
                 out.append((p, tags))
         return out
 
-    def _route(self, path: str) -> tuple[tuple[str, ...], str]:
-        """The field names of `path` (a dotted path or a bare name) and the full path, when it
-        can lead to one place only, at most one section deep; else ((), "") and `_locate` finds
-        the way."""
-        route = self._routes.get(path)
-        if route is None:
-            if "." in path or path in self._root_fields:
-                names = tuple(path.split("."))
-            else:
-                cands = _candidates(self.root, path)
-                names = cands[0][1] if len(cands) == 1 else ()
-            # only a path the types know (its first name a root field): the rest is checked on use
-            ok = 1 <= len(names) <= 2 and field_at(self.root, list(names)) is not None
-            route = (names, ".".join(names)) if ok else ((), "")
-            if len(self._routes) < 4096:
-                self._routes[path] = route
-        return route
-
-    def _assign(self, cfg: Any, path: str, text: str, tok: str, i: int, changed: dict[str, int]) -> tuple[Any, int]:
-        """`cfg` with one field set, marking what changed as token `i`'s, and the RESHAPED and
-        IMPURE flags of the change. The target is known, so no walk compares the trees."""
-        route, full = self._route(path)
-        if route:  # the usual `lr=1e-4` or `model.n_layer=8`: a leaf of the root or of a section
-            x = getattr(cfg, route[0]) if len(route) == 2 else cfg
-            s = _SPECS.get(type(x))
-            f = s.fields.get(route[-1]) if s is not None else None
-            if f is not None and f.kind == LEAF:
-                old = getattr(x, f.name)
-                new = self._new_value(f, old, full, text, tok)
-                if new is old:
-                    return cfg, 0
-                changed[full] = i
-                flags = IMPURE if f.pure is not None and not f.pure(new) else 0  # `lr=-0.0`
-                if len(route) == 1:
-                    return replace(cfg, **{f.name: new}), flags
-                return replace(cfg, **{route[0]: replace(x, **{f.name: new})}), flags
-            # anything else (a switch, a field of another variant, a null section): the full walk
+    def _assign(self, cfg: Any, path: str, text: str, tok: str) -> Any:
+        """`cfg` with the field at `path` (dotted, or a bare name) set to the value of `text`."""
         chain, names, f = self._locate(cfg, path, tok)
         if f is None:  # `section.type=tag`: chain and names lead to the section itself
             f = spec_of(type(chain[-1])).fields[names[-1]]
         old = getattr(chain[-1], f.name)
-        full = ".".join(names)
-        new = self._new_value(f, old, full, text, tok)
+        new = self._new_value(f, old, ".".join(names), text, tok)
         if new is old:
-            return cfg, 0
-        out = new
+            return cfg
         for parent, name in zip(reversed(chain), reversed(names)):
-            out = replace(parent, **{name: out})
-        if f.kind == LEAF:
-            if new != old or type(new) is not type(old):
-                changed[full] = i
-            return out, IMPURE if f.pure is not None and not f.pure(new) else 0
-        return out, _mark(old, new, full, i, changed)
+            new = replace(parent, **{name: new})
+        return new
 
     def _new_value(self, f: FieldSpec, old: Any, path: str, text: str, tok: str) -> Any:
         if f.kind == LEAF:
@@ -499,7 +399,7 @@ class Resolver:
                 )
             if type(old) is t:
                 return old  # switching to the current variant changes nothing
-            return _default_instance(t)
+            return t(**{r.name: MISSING for r in spec_of(t).fields.values() if r.required})
         raise ValueTypeError(
             f"`{path}` is a section, not a value",
             path=path,
@@ -548,57 +448,34 @@ class Resolver:
             parsed = list(map(parse_token, tokens))
         except TokenSyntaxError as e:
             raise self._hint_syntax(e) from None
-        p0 = parsed[0] if parsed else None
-        pr = self.registry.presets.get(p0[1]) if p0 is not None and p0[0] == "preset" else None
-        known = pr.computed if type(pr) is Preset else None
-        if known is not None and type(known) is self.root:
-            cfg, start, first = known, tokens[0], 1  # the usual `preset:NAME`, computed before
-        else:
-            cfg, start, first = self._start(parsed, tokens, runs)
+        cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
-        changed: dict[str, int] = {}
-        flags = 0  # RESHAPED | IMPURE, over all tokens
-        patches = self.registry.patches
-        root = self.root
+        changed: dict[str, int] = {}  # leaf path -> index of the token that last changed it
         for i in range(first, len(tokens)):
-            p = parsed[i]
-            kind = p[0]
-            if kind == "set":
-                cfg, f = self._assign(cfg, p[1], p[2], tokens[i], i, changed)
-                flags |= f
-                continue
             before = cfg
-            if kind == "patch":
-                entry = patches.get(p[1])
-                if type(entry) is Patch and p[2] is None:  # the common case, inline
-                    try:
-                        cfg = entry._fn(cfg)
-                    except Exception as e:
-                        raise self._patch_failed(entry, e, tokens[i]) from e
-                    if type(cfg) is not root:
-                        self._check_result(entry, cfg, tokens[i])
-                else:
-                    cfg = self._patch(cfg, p[1], p[2], tokens[i])
-            elif kind == "every":
-                cfg = self._every(cfg, p[1], p[2], tokens[i])
-            else:
-                raise self._misplaced_start(tokens, parsed, i)
-            if cfg is not before:
-                if type(cfg) is root and type(before) is root:
-                    flags |= mark_struct(before, cfg, self._mount, i, changed)
-                else:  # a subclass of the root from a patch: the general walk
-                    flags |= _mark(before, cfg, "", i, changed)
-        base, pure = self._start_info(start_cfg, start)
+            cfg = self._step(cfg, parsed, tokens, i)
+            mark(before, cfg, "", i, changed)
         try:
-            config, canonical = self._validator.validate_canonical(cfg, pure and not flags & IMPURE)
+            config, canonical = validate(cfg, self.root)
         except Unencodable:
-            self._validator.bad_object(cfg, Trace(tokens, start, changed))
+            bad_object(cfg, Trace(tokens, start, changed))
             raise
         except ConfigError as e:
-            e = self._validator.attribute(e, Trace(tokens, start, changed))
+            e = attribute(e, Trace(tokens, start, changed))
             self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
             raise e from None
-        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed, None if flags & RESHAPED else base)
+        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed)
+
+    def _step(self, cfg: Any, parsed: list[tuple[Any, ...]], tokens: tuple[str, ...], i: int) -> Any:
+        """`cfg` with token `i` applied."""
+        p, tok = parsed[i], tokens[i]
+        if p[0] == "set":
+            return self._assign(cfg, p[1], p[2], tok)
+        if p[0] == "patch":
+            return self._patch(cfg, p[1], p[2], tok)
+        if p[0] == "every":
+            return self._every(cfg, p[1], p[2], tok)
+        raise self._misplaced_start(tokens, parsed, i)
 
     def _hint_prior_value(
         self,
@@ -619,13 +496,7 @@ class Resolver:
         try:
             cfg = start_cfg
             for j in range(first, i):
-                p = parsed[j]
-                if p[0] == "set":
-                    cfg = self._assign(cfg, p[1], p[2], tokens[j], j, {})[0]
-                elif p[0] == "patch":
-                    cfg = self._patch(cfg, p[1], p[2], tokens[j])
-                else:
-                    cfg = self._every(cfg, p[1], p[2], tokens[j])
+                cfg = self._step(cfg, parsed, tokens, j)
             for n in parents:
                 cfg = getattr(cfg, n)
             value = getattr(cfg, name)
@@ -633,18 +504,6 @@ class Resolver:
         except (ConfigError, AttributeError, KeyError, TypeError, msgspec.ValidationError):
             return  # no such field before (a variant a later token switched to), or no valid value
         e.suggestion = f"the current value is {format_value(value)}"
-
-    def _start_info(self, start_cfg: Any, start: str) -> tuple[dict[str, str], bool]:
-        """{leaf path: start} for a start config, and whether it is pure (`_walk.pure_tree`);
-        presets are shared objects, so remember theirs."""
-        hit = self._known.get(id(start_cfg))
-        if hit is not None and hit[0] is start_cfg and hit[1] == start:
-            return hit[2], hit[3]
-        base = dict.fromkeys(leaf_paths(start_cfg), start)
-        pure = pure_tree(start_cfg)
-        if len(self._known) < 64:
-            self._known[id(start_cfg)] = (start_cfg, start, base, pure)
-        return base, pure
 
     @staticmethod
     def _misplaced_start(tokens: tuple[str, ...], parsed: list[tuple[Any, ...]], i: int) -> TokenSyntaxError:

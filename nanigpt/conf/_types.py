@@ -6,7 +6,6 @@ reads these tables instead of calling `msgspec.inspect` or `typing` again.
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -18,6 +17,11 @@ from nanigpt.conf._values import make_parser
 LEAF, STRUCT, UNION = 0, 1, 2
 
 _NoneType = type(None)
+
+
+def join(prefix: str, name: str) -> str:
+    """The dotted path of field `name` below `prefix` ("" for the root)."""
+    return f"{prefix}.{name}" if prefix else name
 
 
 def is_struct_type(t: Any) -> bool:
@@ -58,18 +62,17 @@ class FieldSpec:
     __slots__ = (
         "name",
         "owner",
-        "kind",
         "annotation",
+        "required",
+        "default",
         "bare",
+        "doc",
+        "kind",
         "struct",
         "variants",
         "optional",
-        "default",
-        "required",
-        "doc",
-        "pure",
         "nullable",
-        "_ann",
+        "_parse",
     )
 
     def __init__(self, owner: type, info: msgspec.structs.FieldInfo) -> None:
@@ -80,21 +83,22 @@ class FieldSpec:
         self.default: Any = info.default if info.default is not msgspec.NODEFAULT else None
         if info.default_factory is not msgspec.NODEFAULT:
             self.default = info.default_factory()
-        a = _analyze(info.type)
-        if a.error:
-            raise TypeError(f"{owner.__name__}.{self.name}: {a.error}")
-        self.bare = a.bare
-        self.kind: int = a.kind
-        self.struct: type | None = a.struct
-        self.variants: dict[str, type] = a.variants
-        self.optional: bool = a.optional
-        self.doc: str | None = a.doc
-        # value -> False when its JSON would change in validation (an int where a float goes);
-        # None when no value of this type can (see `_purity`)
-        self.pure: Any = _purity(a.bare) if a.kind == LEAF else None
+        self.bare = strip_annotated(info.type)
+        self.doc: str | None = _doc_of(info.type)
+        members = _union_members(self.bare) or ()
+        structs = [self.bare] if is_struct_type(self.bare) else [m for m in members if is_struct_type(m)]
+        others = [m for m in members if not is_struct_type(m)] if structs else []
+        if others and others != [_NoneType]:
+            raise TypeError(f"{owner.__name__}.{self.name}: a union may mix structs only with None")
+        self.kind: int = UNION if len(structs) > 1 else STRUCT if structs else LEAF
+        self.struct: type | None = structs[0] if len(structs) == 1 else None
+        self.variants: dict[str, type] = (
+            {str(getattr(st, "__struct_config__").tag): st for st in structs} if len(structs) > 1 else {}  # noqa: B009
+        )
+        self.optional: bool = bool(others)
         # `path=null` sets it to None (a string field takes the text "null" instead)
-        self.nullable: bool = a.optional or (a.kind == LEAF and _NoneType in (_union_members(a.bare) or ()))
-        self._ann = a
+        self.nullable: bool = self.optional or (self.kind == LEAF and _NoneType in members)
+        self._parse: Any = None
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -103,95 +107,22 @@ class FieldSpec:
             return (self.struct,)  # type: ignore[return-value]
         return tuple(self.variants.values())
 
-    def parser(self) -> Any:
-        """text -> value for this field's type (raises `BadValue`)."""
-        return self._ann.parser()
-
     def parse(self, text: str) -> Any:
-        """The value of command-line `text` for this field (raises `BadValue`), memoized per
-        type: the same text always parses to the same immutable value."""
-        return self._ann.parse(text)
+        """The value of command-line `text` for this field (raises `BadValue`)."""
+        if self._parse is None:
+            self._parse = make_parser(self.bare)
+        return self._parse(text)
 
     def __repr__(self) -> str:
         return f"<field {self.owner.__name__}.{self.name}>"
 
 
-class _Ann:
-    """What an annotation means to the machinery, computed once per annotation object (fields
-    share them: `LR`, `Beta`, and every field of a generated schema)."""
-
-    __slots__ = ("bare", "kind", "struct", "variants", "optional", "doc", "error", "_parser", "_memo")
-
-    def __init__(self, annotation: Any) -> None:
-        self.bare = strip_annotated(annotation)
-        self.doc = _doc_of(annotation)
-        self.struct: type | None = None
-        self.variants: dict[str, type] = {}
-        self.optional = False
-        self.error: str | None = None
-        self._parser: Any = None
-        self._memo: dict[str, Any] = {}
-        members = _union_members(self.bare)
-        self.kind = LEAF
-        if is_struct_type(self.bare):
-            self.kind = STRUCT
-            self.struct = self.bare
-        elif members is not None and any(is_struct_type(m) for m in members):
-            structs = [m for m in members if is_struct_type(m)]
-            others = [m for m in members if not is_struct_type(m)]
-            if others and others != [_NoneType]:
-                self.error = "a union may mix structs only with None"
-            self.optional = bool(others)
-            if len(structs) == 1:
-                self.kind = STRUCT
-                self.struct = structs[0]
-            else:
-                self.kind = UNION
-                for st in structs:
-                    self.variants[str(getattr(st, "__struct_config__").tag)] = st  # noqa: B009
-
-    def parser(self) -> Any:
-        if self._parser is None:
-            self._parser = make_parser(self.bare)
-        return self._parser
-
-    def parse(self, text: str) -> Any:
-        v = self._memo.get(text, _NO)
-        if v is _NO:
-            v = self.parser()(text)
-            if _immutable(v) and len(self._memo) < 1024:
-                self._memo[text] = v
-        return v
-
-
-_ANNS: dict[Any, _Ann] = {}
-
-
-def _analyze(annotation: Any) -> _Ann:
-    try:
-        a = _ANNS.get(annotation)
-    except TypeError:  # an unhashable annotation: analyze it every time
-        return _Ann(annotation)
-    if a is None:
-        a = _ANNS[annotation] = _Ann(annotation)
-    return a
-
-
-_NO = object()
-_SCALARS = (int, float, str, bool, type(None))
-
-
-def _immutable(v: Any) -> bool:
-    return isinstance(v, _SCALARS) or (isinstance(v, tuple) and all(_immutable(x) for x in v))
-
-
 class StructSpec:
     """The field table of one struct type."""
 
-    __slots__ = ("type", "tag", "tag_field", "fields", "names", "sections", "leaves", "below")
+    __slots__ = ("tag", "tag_field", "fields", "names", "sections", "leaves", "below")
 
     def __init__(self, t: type) -> None:
-        self.type = t
         conf = getattr(t, "__struct_config__")  # noqa: B009 - every Struct type has one
         self.tag: str | None = str(conf.tag) if conf.tag is not None else None
         self.tag_field: str | None = conf.tag_field if conf.tag is not None else None
@@ -252,115 +183,3 @@ def _doc_of(annotation: Any) -> str | None:
                 doc = m.description
         annotation = args[0]
     return doc
-
-
-def floats_finite(root: type) -> bool:
-    """True if no config of type `root` that passes msgspec's validation can hold NaN or an
-    infinity: every float anywhere below it (union variants, tuples included) has a lower and an
-    upper bound, which NaN and the infinities fail. Then its canonical JSON needs no search for
-    the `null` that msgspec writes for them."""
-    return all(_finite(f.annotation) for t in reachable_types(root) for f in spec_of(t).fields.values())
-
-
-def _finite(a: Any) -> bool:
-    if a in _PLAIN or is_struct_type(a):  # a struct's own fields are looked at on their own
-        return True
-    origin = typing.get_origin(a)
-    args = typing.get_args(a)
-    if origin is typing.Annotated:
-        inner = args[0]
-        if inner is float:
-            metas = [m for m in args[1:] if isinstance(m, msgspec.Meta)]
-            lo = [b for m in metas for b in (m.ge, m.gt) if b is not None]
-            hi = [b for m in metas for b in (m.le, m.lt) if b is not None]
-            return any(math.isfinite(b) for b in lo) and any(math.isfinite(b) for b in hi)
-        return _finite(inner)
-    if origin is Literal:
-        return True
-    if origin in (Union, types.UnionType, tuple, list, set, frozenset, dict) and args:
-        return all(_finite(x) for x in args if x is not Ellipsis)
-    return False  # a bare float, Any, an unparameterized container: anything may be in it
-
-
-_PLAIN = (int, bool, str, bytes, _NoneType)
-
-
-def _never(v: Any) -> bool:
-    return False
-
-
-def _is_float(v: Any) -> bool:
-    # a float, and not -0.0, which the canonical form writes as 0.0
-    return type(v) is float and (v != 0.0 or math.copysign(1.0, v) > 0.0)
-
-
-_PURE_CACHE: dict[Any, Any] = {}
-
-
-def _purity(bare: Any) -> Any:
-    """A check `value -> bool` for a leaf of bare type `bare`: False when the value's JSON may not
-    be its canonical JSON once validated: an int (or a subclass of float or int) where a float
-    goes, -0.0, a set where a tuple goes. None when every valid value's JSON is canonical.
-    Conservative: a False only sends a resolve down the exact path."""
-    try:
-        hit = _PURE_CACHE.get(bare, _NO)
-    except TypeError:
-        return _never
-    if hit is _NO:
-        hit = _PURE_CACHE[bare] = _make_purity(bare)
-    return hit
-
-
-def _make_purity(t: Any) -> Any:
-    if t is float:
-        return _is_float
-    if t in _PLAIN:
-        return None
-    origin = typing.get_origin(t)
-    args = typing.get_args(t)
-    if origin is Literal:
-        return None
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if a is not _NoneType]
-        checks = [_purity(a) for a in rest]
-        if all(c is None for c in checks):
-            return None
-        if len(rest) == 1:
-            (c,) = checks
-            return lambda v: v is None or c(v)
-        return _never  # `int | float` and the like: which member a value decodes as is msgspec's call
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        items = [_purity(a) for a in args]
-        n = len(items)
-        return lambda v: type(v) in _SEQ and len(v) == n and all(c is None or c(x) for c, x in zip(items, v))
-    if origin in (tuple, list) and args:
-        c = _purity(args[0])
-        if c is None:
-            return lambda v: type(v) in _SEQ
-        return lambda v: type(v) in _SEQ and all(c(x) for x in v)
-    return _never  # sets, dicts, structs inside containers, Any: not worth the risk
-
-
-_SEQ = (tuple, list)
-
-
-def nan_may_decode(root: type) -> bool:
-    """True if some leaf of a `root` config takes both a float and null: there a NaN, which
-    msgspec writes as `null`, would decode back as None instead of failing."""
-    return any(_nan_decodes(f.bare) for t in reachable_types(root) for f in spec_of(t).fields.values() if f.kind == LEAF)
-
-
-def _nan_decodes(t: Any) -> bool:
-    if t in _PLAIN or t is float or is_struct_type(t):
-        return False
-    origin = typing.get_origin(t)
-    args = typing.get_args(t)
-    if origin is Literal:
-        return False
-    if origin in (Union, types.UnionType):
-        if _NoneType in args and float in args:
-            return True
-        return any(_nan_decodes(a) for a in args)
-    if origin in (tuple, list, set, frozenset, dict) and args:
-        return any(_nan_decodes(a) for a in args if a is not Ellipsis)
-    return True  # Any, or a type this module does not know
