@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nanigpt.conf import ConfigError, Resolved, diff, to_tokens
-from nanigpt.config import DEFAULTS_START, RunConfig, load_registry
+from nanigpt.conf import ConfigError, Resolved
+from nanigpt.config import RunConfig, load_registry, spec_from_defaults
 from nanigpt.config import resolve as resolve_tokens
 from nanigpt.store import RunDir, RunStore
 
@@ -29,7 +29,7 @@ def tokens_of(spec: str | Sequence[str] | RunConfig) -> list[str]:
     """The tokens of a spec: a string is split as a shell would, a list is taken as it is, and a
     RunConfig becomes the spec that builds it from the schema's defaults (`defaults path=value...`)."""
     if isinstance(spec, RunConfig):
-        return [DEFAULTS_START, *to_tokens(diff(RunConfig(), spec))]
+        return spec_from_defaults(spec)
     if isinstance(spec, str):
         try:
             return shlex.split(spec)

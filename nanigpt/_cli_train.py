@@ -10,7 +10,7 @@ from typing import Any
 import click
 import msgspec
 
-from nanigpt._cli_view import Out, Target, render_config
+from nanigpt._cli_view import Out, Target, dead_tokens, render_config
 from nanigpt.conf import ConfigError, Registry, Resolved
 from nanigpt.config import load_registry, resolve
 from nanigpt.store import RunStore
@@ -81,12 +81,14 @@ def _dry_run(store: RunStore, registry: Registry, r: Resolved, rt: Any, world: i
         _say(f"Warning: {w}")
 
 
-def train_command(spec: tuple[str, ...], *, dry_run: bool, runs_dir: Path, flags: dict[str, Any]) -> None:
+def train_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, runs_dir: Path, flags: dict[str, Any]) -> None:
     rank, world = dist_env()
     store = RunStore(runs_dir)
     registry = load_registry()
     r = resolve(list(spec), runs=store, registry=registry)
     rt = runtime_flags(flags)
+    if rank == 0 or strict:
+        dead_tokens(r.dead_tokens(), strict=strict)
     if dry_run:
         if rank == 0:
             _dry_run(store, registry, r, rt, world)

@@ -96,10 +96,12 @@ class Target:
         blame: dict[str, str],
         run: RunDir | None,
         changed: list[str] | None = None,
+        dead: list[tuple[str, str]] = (),  # type: ignore[assignment]
     ) -> None:
         self.hash, self.config, self.tokens, self.start, self.blame = hash, config, tokens, start, blame
         self.run = run
         self.changed = frozenset(changed) if changed is not None else None
+        self.dead = list(dead)  # (token, the later token that undid it): a spec's tokens that do nothing
 
     @property
     def short(self) -> str:
@@ -133,7 +135,18 @@ def load_target(store: RunStore, words: list[str]) -> Target:
     cfg = msgspec.json.decode(r.canonical)
     path = store.root / r.hash
     run = RunDir(path, r.hash) if path.is_dir() else None
-    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, recipe_set(r, store, registry))
+    return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, recipe_set(r, store, registry),
+                  r.dead_tokens())
+
+
+def dead_tokens(dead: list[tuple[str, str]], *, strict: bool) -> None:
+    """One `Warning:` line per token that does nothing (a later one undid every field it set);
+    with `strict`, the first is an error."""
+    for tok, later in dead:
+        message = f"`{tok}` does nothing: `{later}` later sets or replaces every field it set"
+        if strict:
+            raise ConfigError(message, token=tok, suggestion=f"drop it, or move it after `{later}`")
+        click.echo(f"Warning: {message}", err=True)
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -197,12 +210,19 @@ def attempt_lines(attempts: list[dict]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: Path) -> None:
+def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: Path, strict: bool = False,
+                 as_spec: bool = False) -> None:
     store = RunStore(runs_dir)
     # `show "preset:tiny +large"` (one quoted word, as diff takes it): split where a space stands
     # outside a value; `data.path=/a b` is one token, and stays one
     spec = split_spec(words[0]) if len(words) == 1 and " " in words[0].partition("=")[0] else list(words)
     t = load_target(store, spec)
+    dead_tokens(t.dead, strict=strict)
+    if as_spec:  # one pasteable line that needs no preset or patch code
+        from nanigpt.config import spec_from_defaults
+
+        click.echo(shlex.join(spec_from_defaults(t.config)))
+        return
     st = t.run.status() if t.run is not None else None
     attempts = t.run.attempts() if t.run is not None else []
     if st is not None and st.get("attempt"):

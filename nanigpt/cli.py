@@ -76,7 +76,8 @@ def _flag_option(flag: Any) -> Any:
     if flag.kind == "flag":
         return click.option(flag.option, flag.name, is_flag=True, default=False, help=flag.help)
     if flag.kind == "multi":
-        return click.option(flag.option, flag.name, type=click.Choice(flag.type), multiple=True, help=flag.help)
+        return click.option(flag.option, flag.name, type=click.Choice(flag.type), multiple=True, default=(),
+                            help=flag.help)
     kind = click.Choice(flag.type) if isinstance(flag.type, tuple) else flag.type
     return click.option(flag.option, flag.name, type=kind, default=flag.default, metavar=flag.metavar,
                         show_default=flag.default is not None, help=flag.help)
@@ -130,6 +131,7 @@ def cli() -> None:
     A spec is a list of tokens applied left to right:
       preset:NAME        start from a preset (first token; none means preset:small)
       run:HASH           start from a past run's config (first token)
+      defaults           start from the schema's defaults, no preset (first token)
       +NAME, +NAME:ARGS  apply a registered patch (factory)
       path=value         set one field (`optim.lr=1e-4`, or `lr=1e-4` if unambiguous)
       ...name=value      set every field called `name`
@@ -147,9 +149,10 @@ def cli() -> None:
 @cli.command(context_settings=_CONTEXT, short_help="Resolve a spec, check it, train it into runs/<hash>/.")
 @click.argument("spec", nargs=-1, shell_complete=_spec_complete)
 @click.option("--dry-run", is_flag=True, help="Resolve and describe the run (config, hash, size); train nothing.")
+@click.option("--strict", is_flag=True, help="A token that does nothing (a later one undoes all it set) is an error.")
 @_runtime_options()
 @_runs_option
-def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) -> None:
+def train(spec: tuple[str, ...], dry_run: bool, strict: bool, runs_dir: Path, **flags: Any) -> None:
     """Resolve SPEC, check it, and train it into runs/<hash>/.
 
     Prints the short hash and the run directory at once. The same spec again reports a finished
@@ -173,15 +176,18 @@ def train(spec: tuple[str, ...], dry_run: bool, runs_dir: Path, **flags: Any) ->
     """
     from nanigpt._cli_train import train_command
 
-    train_command(spec, dry_run=dry_run, runs_dir=runs_dir, flags=flags)
+    train_command(spec, dry_run=dry_run, strict=strict, runs_dir=runs_dir, flags=flags)
 
 
 @cli.command(context_settings=_CONTEXT, short_help="A run's or a spec's config, recipe and status.")
 @click.argument("target", nargs=-1, shell_complete=_target_complete)
 @click.option("--blame", is_flag=True, help="Show beside each value the token that set it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@click.option("--strict", is_flag=True, help="A token that does nothing (a later one undoes all it set) is an error.")
+@click.option("--spec", "as_spec", is_flag=True,
+              help="Print one line that rebuilds this config from the schema's defaults, with no preset or patch.")
 @_runs_option
-def show(target: tuple[str, ...], blame: bool, as_json: bool, runs_dir: Path) -> None:
+def show(target: tuple[str, ...], blame: bool, as_json: bool, strict: bool, as_spec: bool, runs_dir: Path) -> None:
     """Show a run (a HASH or unique prefix) or a SPEC: its config as a tree, its recipe and
     its status.
 
@@ -197,7 +203,7 @@ def show(target: tuple[str, ...], blame: bool, as_json: bool, runs_dir: Path) ->
     """
     from nanigpt._cli_view import show_command
 
-    show_command(target, blame=blame, as_json=as_json, runs_dir=runs_dir)
+    show_command(target, blame=blame, as_json=as_json, strict=strict, as_spec=as_spec, runs_dir=runs_dir)
 
 
 @cli.command(context_settings=_CONTEXT, short_help="Field-by-field difference of two runs or specs.")

@@ -14,7 +14,9 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from nanigpt.conf import CheckError, Config, Lens, Registry, RegistryError, Resolved, RunSource
+import msgspec
+
+from nanigpt.conf import DEFAULTS_TOKEN, CheckError, Config, Lens, Registry, RegistryError, Resolved, RunSource, diff, to_tokens
 from nanigpt.conf import resolve as resolve_with
 from nanigpt.data.config import BuiltinData, DataConfig, ShardData
 from nanigpt.model.config import GPTConfig
@@ -140,3 +142,10 @@ def resolve(tokens: Iterable[str], *, runs: RunSource | None = None, registry: R
     `registry` (default: `load_registry()`, loaded now); `run:HASH` looks in `runs` (a RunStore)."""
     reg = registry if registry is not None else load_registry()
     return resolve_with(tokens, RunConfig, reg, runs=runs, default_preset=DEFAULT_PRESET)
+
+
+def spec_from_defaults(config: "RunConfig | dict") -> list[str]:
+    """The spec that rebuilds `config` (a RunConfig, or a stored config.json's dict) from the
+    schema's defaults with no preset or patch code: `defaults`, then one `path=value` per field
+    that differs, union switches first."""
+    return [DEFAULTS_TOKEN, *to_tokens(diff(msgspec.to_builtins(RunConfig()), msgspec.to_builtins(config)))]

@@ -73,3 +73,19 @@ def test_the_face_loads_nothing_until_asked():
             "print(callable(f), nanigpt.train is f, sorted(nanigpt.__all__))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["False False", "True True ['Run', '__version__', 'load', 'resolve', 'runs', 'train']"]
+
+
+def test_the_readme_python_section_runs(monkeypatch, one_thread):
+    # the README's notebook-style section, as doctests on preset:tiny (no losses printed: they
+    # differ from one CPU to another)
+    import doctest
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (section,) = re.findall(r"## From Python.*?```python\n(.*?)```", readme, flags=re.S)
+    test = doctest.DocTestParser().get_doctest(section, {}, "README.md", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+    assert len(test.examples) >= 10

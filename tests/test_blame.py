@@ -111,4 +111,4 @@ DEEP = Resolver(Deep, Registry.of(x5))
 )
 def test_the_last_writer_owns_a_deep_leaf(tokens, owner):
     r = DEEP.resolve(tokens)
-    assert r.blame == {"outer.inner.x": owner, "outer.inner.y": "<defaults>"}
+    assert r.blame == {"outer.inner.x": owner, "outer.inner.y": "defaults"}

@@ -554,7 +554,7 @@ def _root() -> Root:
         ("lr==3", "in `lr==3`: `==` is not an assignment (write lr=3)"),
         ("+", "in `+`: `+` needs a patch name (e.g. +large; `nanigpt patches` lists them)"),
         ("lr=", "in `lr=`: no value after `lr=` (write lr=VALUE)"),
-        ("", "empty token (a token is preset:NAME, run:HASH, +PATCH, +FACTORY:ARGS, path=value or ...name=value)"),
+        ("", "empty token (a token is preset:NAME, run:HASH, defaults, +PATCH, +FACTORY:ARGS, path=value or ...name=value)"),
         ("small", "in `small`: `small` is not a token (did you mean `preset:small`?)"),
         ("large", "in `large`: `large` is not a token (did you mean `+large`?)"),
         ("optim..lr=1", "in `optim..lr=1`: `optim..lr` is not a field path (a dotted path of field names "
@@ -727,7 +727,7 @@ class Root(Config):
 def test_generic_root_and_ambiguous_name():
     res = Resolver(Root)
     r = res.resolve(["a.lr=0.5", "seed=3"])
-    assert r.start == "<defaults>" and r.config == Root(a=A(lr=0.5), seed=3)
+    assert r.start == "defaults" and r.config == Root(a=A(lr=0.5), seed=3)
     with pytest.raises(AmbiguousFieldError) as e:
         res.resolve(["lr=0.5"])
     assert str(e.value) == (
@@ -779,3 +779,16 @@ def test_any_value_of_the_wrong_type_names_its_path_and_token(case):
 def test_a_string_is_not_a_token_list():
     with pytest.raises(TokenSyntaxError, match=r"takes a list of tokens, not the string 'preset:small \+large'"):
         resolve("preset:small +large")  # type: ignore[arg-type]
+
+
+def test_a_bare_name_of_a_data_variant_s_field_suggests_that_field():
+    # `train` is a root section and also ShardData's path: after the switch, set it there; before
+    # it, switch first. Each suggestion, pasted in, resolves.
+    for before, fix in (
+        (["preset:tiny", "data=shards"], ["data.train=/x"]),
+        (["preset:tiny"], ["data=shards", "data.train=/x"]),
+    ):
+        e = err([*before, "train=/x"], ValueTypeError)
+        assert e.suggestion == f"did you mean `{' '.join(fix)}`?"
+        assert resolve([*before, *fix]).config.data.train == "/x"
+    assert err(["preset:tiny", "model=/x"], ValueTypeError).suggestion == "set its fields, e.g. model.n_layer=..."

@@ -7,15 +7,18 @@ from typing import Any
 
 from nanigpt.conf._errors import TokenSyntaxError
 
-GRAMMAR = "a token is preset:NAME, run:HASH, +PATCH, +FACTORY:ARGS, path=value or ...name=value"
+GRAMMAR = "a token is preset:NAME, run:HASH, defaults, +PATCH, +FACTORY:ARGS, path=value or ...name=value"
+DEFAULTS = "defaults"  # the start token of the schema's own defaults
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_token(tok: str) -> tuple[Any, ...]:
-    """Classify one token: ("preset", name), ("run", prefix), ("patch", name, args|""),
-    ("every", name, value) or ("set", path, value). Raises TokenSyntaxError."""
+    """Classify one token: ("preset", name), ("run", prefix), ("defaults",), ("patch", name,
+    args|""), ("every", name, value) or ("set", path, value). Raises TokenSyntaxError."""
     if not tok:
         raise TokenSyntaxError("empty token", token=tok, suggestion=GRAMMAR)
+    if tok == DEFAULTS:
+        return ("defaults",)
     if tok.startswith("preset:"):
         name = tok[7:]
         if not name:

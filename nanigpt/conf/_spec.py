@@ -37,19 +37,23 @@ from nanigpt.conf._errors import (
     ValueTypeError,
     VariantFieldError,
 )
-from nanigpt.conf._grammar import parse_token
+from nanigpt.conf._grammar import DEFAULTS, parse_token
+from nanigpt.conf._struct import TAG_FIELD
 from nanigpt.conf._lens import Traversal
 from nanigpt.conf._patch import PatchFactory
 from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
-from nanigpt.conf._types import LEAF, UNION, FieldSpec, join, names_below, reachable_types, spec_of
+from nanigpt.conf._types import LEAF, STRUCT, UNION, FieldSpec, join, names_below, reachable_types, spec_of
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, attribute, bad_object, validate
 from nanigpt.conf._values import BadValue, describe_type, format_value
 from nanigpt.conf._walk import _candidates, _find, field_at, leaf_paths, mark
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
-DEFAULTS_TOKEN = "<defaults>"
+DEFAULTS_TOKEN = DEFAULTS  # `defaults`: a spec may start from the schema's defaults
+
+
+_STARTS = ("preset", "run", "defaults")
 
 
 class RunSource(Protocol):
@@ -61,10 +65,11 @@ class RunSource(Protocol):
 class Resolved:
     """A resolved spec: the validated config, its content address and where each value came from."""
 
-    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame")
+    __slots__ = ("config", "hash", "tokens", "start", "canonical", "_changed", "_blame", "_wrote")
 
     def __init__(
-        self, config: Any, canonical: bytes, h: str, tokens: tuple[str, ...], start: str, changed: dict[str, int]
+        self, config: Any, canonical: bytes, h: str, tokens: tuple[str, ...], start: str, changed: dict[str, int],
+        wrote: dict[int, tuple[str, ...]] | None = None,
     ) -> None:
         self.config = config
         self.canonical = canonical
@@ -72,6 +77,7 @@ class Resolved:
         self.tokens = tokens
         self.start = start
         self._changed = changed  # {leaf path: index of the token that last changed it}
+        self._wrote = wrote or {}  # {token index: the leaf paths that token changed}
         self._blame: dict[str, str] | None = None
 
     @property
@@ -89,6 +95,22 @@ class Resolved:
                     blame[p] = self.tokens[i]
             self._blame = blame
         return self._blame
+
+    def dead_tokens(self) -> list[tuple[str, str]]:
+        """(token, a later token that undid it) for each token that changed some value but owns
+        none in the result: later tokens overwrote, or switched away, every field it set
+        (`lr=1e-4 +muon`). A token that changed nothing (it set a value already there) is no
+        dead token: that is a spec saying what it means."""
+        blame = self.blame
+        out = []
+        for i, paths in self._wrote.items():
+            if any(p in blame and self._changed.get(p) == i for p in paths):
+                continue
+            later = [blame[p] for p in paths if p in blame]  # overwritten where the field remains
+            if not later:  # every field it set was switched away: whoever set the section's variant
+                later = [blame.get(f"{p.rpartition('.')[0]}.{TAG_FIELD}", self.start) for p in paths]
+            out.append((self.tokens[i], later[-1]))
+        return out
 
     def __repr__(self) -> str:
         return f"Resolved({self.short}, {' '.join(self.tokens) or self.start!r})"
@@ -111,6 +133,8 @@ class Resolver:
         if parsed and parsed[0][0] == "run":
             cfg, full = self._run(parsed[0][1], tokens[0], runs)
             return cfg, f"run:{full}", 1
+        if parsed and parsed[0][0] == "defaults":
+            return self.root(), DEFAULTS_TOKEN, 1
         if self.default_preset is not None:
             tok = f"preset:{self.default_preset}"
             return self._preset(self.default_preset, tok), tok, 0
@@ -357,13 +381,29 @@ class Resolver:
                 out.append((p, tags))
         return out
 
+    def _variant_field_hint(self, cfg: Any, name: str, text: str) -> str | None:
+        """For a bare `name=text` where `name` is a section of the root but also a field of some
+        union variant (`train`, the shards' path): set it there, switching first if need be."""
+        for section, tags in self._variants_with(name):
+            current = getattr(cfg, section, None) if "." not in section else None
+            tag = spec_of(type(current)).tag if current is not None else None
+            if tag in tags:
+                return f"did you mean `{section}.{name}={text}`?"
+            return f"did you mean `{section}={tags[0]} {section}.{name}={text}`?"
+        return None
+
     def _assign(self, cfg: Any, path: str, text: str, tok: str) -> Any:
         """`cfg` with the field at `path` (dotted, or a bare name) set to the value of `text`."""
         chain, names, f = self._locate(cfg, path, tok)
         if f is None:  # `section.type=tag`: chain and names lead to the section itself
             f = spec_of(type(chain[-1])).fields[names[-1]]
         old = getattr(chain[-1], f.name)
-        new = self._new_value(f, old, ".".join(names), text, tok)
+        try:
+            new = self._new_value(f, old, ".".join(names), text, tok)
+        except ValueTypeError as e:
+            if f.kind == STRUCT and len(names) == 1:  # `train=/x` meant a union variant's field `train`?
+                e.suggestion = self._variant_field_hint(cfg, path, text) or e.suggestion
+            raise
         if new is old:
             return cfg
         for parent, name in zip(reversed(chain), reversed(names)):
@@ -451,10 +491,15 @@ class Resolver:
         cfg, start, first = self._start(parsed, tokens, runs)
         start_cfg = cfg
         changed: dict[str, int] = {}  # leaf path -> index of the token that last changed it
+        wrote: dict[int, tuple[str, ...]] = {}  # token index -> the leaves it changed
         for i in range(first, len(tokens)):
             before = cfg
             cfg = self._step(cfg, parsed, tokens, i)
-            mark(before, cfg, "", i, changed)
+            mine: dict[str, int] = {}
+            mark(before, cfg, "", i, mine)
+            changed.update(mine)
+            if mine:
+                wrote[i] = tuple(mine)
         try:
             config, canonical = validate(cfg, self.root)
         except Unencodable:
@@ -464,7 +509,7 @@ class Resolver:
             e = attribute(e, Trace(tokens, start, changed))
             self._hint_prior_value(e, start_cfg, parsed, tokens, first, changed)
             raise e from None
-        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed)
+        return Resolved(config, canonical, hash_bytes(canonical), tokens, start, changed, wrote)
 
     def _step(self, cfg: Any, parsed: list[tuple[Any, ...]], tokens: tuple[str, ...], i: int) -> Any:
         """`cfg` with token `i` applied."""
@@ -509,8 +554,8 @@ class Resolver:
     def _misplaced_start(tokens: tuple[str, ...], parsed: list[tuple[Any, ...]], i: int) -> TokenSyntaxError:
         """`preset:`/`run:` token `i` that is not first: move it to the front, or keep one start."""
         tok = tokens[i]
-        starts = list(dict.fromkeys(t for t, p in zip(tokens, parsed) if p[0] in ("preset", "run")))
-        rest = [t for t, p in zip(tokens, parsed) if p[0] not in ("preset", "run")]
+        starts = list(dict.fromkeys(t for t, p in zip(tokens, parsed) if p[0] in _STARTS))
+        rest = [t for t, p in zip(tokens, parsed) if p[0] not in _STARTS]
         if len(starts) > 1:
             return TokenSyntaxError(
                 f"a spec has one start token, first; this one has {len(starts)}: "
@@ -522,7 +567,9 @@ class Resolver:
         if tok in tokens[:i]:
             message, fix = f"`{tok}` is repeated: a spec has one start token", "drop the repeat"
         else:
-            message, fix = f"`{parsed[i][0]}:` must be the first token", "move it to the front"
+            kind = parsed[i][0]
+            message = f"`{kind}` must be the first token" if kind == "defaults" else f"`{kind}:` must be the first token"
+            fix = "move it to the front"
         return TokenSyntaxError(message, token=tok, suggestion=f"{fix}: {fixed}")
 
     def _hint_syntax(self, e: TokenSyntaxError) -> TokenSyntaxError:
@@ -577,6 +624,6 @@ def resolve(
         ...     steps: int = 10
         >>> r = resolve(["lr=1e-4", "steps=20", "lr=3e-4"], Root)
         >>> r.config.lr, r.blame, r.start
-        (0.0003, {'lr': 'lr=3e-4', 'steps': 'steps=20'}, '<defaults>')
+        (0.0003, {'lr': 'lr=3e-4', 'steps': 'steps=20'}, 'defaults')
     """
     return Resolver(root, registry, default_preset).resolve(tokens, runs=runs)
