@@ -19,7 +19,6 @@ import click
 import msgspec
 
 from nanigpt.store import RunDir, RunStore, describe_status, format_loss
-from nanigpt.store.recipe import flatten, recipe_set
 from nanigpt.conf import TAG_FIELD, ConfigError, format_value, short_hash
 
 _HASHLIKE = re.compile(r"[0-9a-fA-F]{4,32}")
@@ -79,6 +78,18 @@ def age(iso: str | None, now: float | None = None) -> str:
     return f"{int(s)}s"
 
 
+def flatten(cfg: dict, prefix: str = "") -> dict[str, Any]:
+    """Leaf path -> value of a nested config dict (lists are leaves, as tuples are fields)."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        p = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, p + "."))
+        else:
+            out[p] = v
+    return out
+
+
 # --- the two kinds of target: a stored run, or a spec -----------------------------------------
 
 
@@ -129,6 +140,7 @@ def load_target(store: RunStore, words: list[str]) -> Target:
         return Target(stored.hash, stored.config_dict(), list(recipe["tokens"]), recipe.get("start") or "",
                       recipe.get("blame") or {}, stored, marked if isinstance(marked, list) else None)
     from nanigpt.config import load_registry, resolve
+    from nanigpt.store.recipe import recipe_set
 
     registry = load_registry()
     r = resolve(list(words), runs=store, registry=registry)
