@@ -30,19 +30,26 @@ C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _doc_of(fn: Callable[..., Any], kind: str, name: str) -> str:
-    doc = inspect.cleandoc(fn.__doc__ or "")
+def need_doc(doc: str, kind: str, name: str, source: str) -> str:
+    """`doc`, which must not be empty: `nanigpt presets`/`patches` print it."""
     if not doc:
         raise PatchError(
-            f"{kind} `{name}` ({_source_of(fn)}) has no docstring",
+            f"{kind} `{name}` ({source}) has no docstring",
             suggestion="say in one line what it gives the user; `nanigpt presets`/`patches` print it",
         )
     return doc
 
 
-def _source_of(fn: Callable[..., Any]) -> str:
-    code = getattr(fn, "__code__", None)
-    return code.co_filename if code is not None else "<unknown>"
+def _decorate(cls: Callable[..., Any], kind: str, fn: Callable[..., Any] | None, name: str | None) -> Any:
+    """`@kind` (on `fn`) or `@kind(name=...)` (a decorator): the function as a `cls` entry."""
+
+    def make(f: Callable[..., Any]) -> Any:
+        n = name or f.__name__
+        code = getattr(f, "__code__", None)
+        source = code.co_filename if code is not None else "<unknown>"
+        return cls(f, name=n, doc=need_doc(inspect.cleandoc(f.__doc__ or ""), kind, n, source), source=source)
+
+    return make(fn) if fn is not None else make
 
 
 class _Entry:
@@ -274,12 +281,7 @@ def preset(fn: Callable[[], Any], /) -> Preset: ...
 def preset(*, name: str | None = None) -> Callable[[Callable[[], Any]], Preset]: ...
 def preset(fn: Callable[[], Any] | None = None, /, *, name: str | None = None) -> Any:
     """Make a `() -> Config` function a named preset: `@preset` or `@preset(name="...")`."""
-
-    def make(f: Callable[[], Any]) -> Preset:
-        n = name or f.__name__
-        return Preset(f, name=n, doc=_doc_of(f, "preset", n), source=_source_of(f))
-
-    return make(fn) if fn is not None else make
+    return _decorate(Preset, "preset", fn, name)
 
 
 @overload
@@ -288,12 +290,7 @@ def patch(fn: Callable[[Any], Any], /) -> Patch: ...
 def patch(*, name: str | None = None) -> Callable[[Callable[[Any], Any]], Patch]: ...
 def patch(fn: Callable[[Any], Any] | None = None, /, *, name: str | None = None) -> Any:
     """Make a `cfg -> cfg` function a named patch: `@patch` or `@patch(name="...")`."""
-
-    def make(f: Callable[[Any], Any]) -> Patch:
-        n = name or f.__name__
-        return Patch(f, name=n, doc=_doc_of(f, "patch", n), source=_source_of(f))
-
-    return make(fn) if fn is not None else make
+    return _decorate(Patch, "patch", fn, name)
 
 
 @overload
@@ -302,9 +299,4 @@ def patch_factory(fn: Callable[..., Patch], /) -> PatchFactory: ...
 def patch_factory(*, name: str | None = None) -> Callable[[Callable[..., Patch]], PatchFactory]: ...
 def patch_factory(fn: Callable[..., Patch] | None = None, /, *, name: str | None = None) -> Any:
     """Make a `(*args) -> Patch` function a named patch factory (`+name:arg,...`)."""
-
-    def make(f: Callable[..., Patch]) -> PatchFactory:
-        n = name or f.__name__
-        return PatchFactory(f, name=n, doc=_doc_of(f, "patch factory", n), source=_source_of(f))
-
-    return make(fn) if fn is not None else make
+    return _decorate(PatchFactory, "patch factory", fn, name)
