@@ -75,12 +75,7 @@ class Patch(_Entry):
     __slots__ = ("parts",)
 
     def __init__(
-        self,
-        fn: Callable[[Any], Any],
-        *,
-        name: str,
-        doc: str = "",
-        source: str | None = None,
+        self, fn: Callable[[Any], Any], *, name: str, doc: str = "", source: str | None = None,
         parts: tuple[Patch, ...] | None = None,
     ) -> None:
         super().__init__(fn, name=name, doc=doc, source=source)
@@ -121,12 +116,8 @@ def compose(*patches: Patch) -> Patch:
             cfg = step(cfg)
         return cfg
 
-    return Patch(
-        run,
-        name=" >> ".join(q.name for q in parts),
-        doc="\n".join(f"{q.name}: {q.summary}" for q in parts),
-        parts=tuple(parts),
-    )
+    doc = "\n".join(f"{q.name}: {q.summary}" for q in parts)
+    return Patch(run, name=" >> ".join(q.name for q in parts), doc=doc, parts=tuple(parts))
 
 
 def _need_lens(lens: Any, what: str) -> None:
@@ -142,22 +133,15 @@ def set_(lens: Lens | Traversal, value: Any) -> Patch:
     """The patch that sets the lens's focus to `value`."""
     _need_lens(lens, "set_")
     shown = format_value(value) if not hasattr(value, "__struct_fields__") else type(value).__name__ + "(...)"
-    return Patch(
-        lambda cfg: lens.set(cfg, value),
-        name=f"{lens.path}={shown}",
-        doc=f"Set `{lens.path}` to {value!r}.",
-    )
+    return Patch(lambda cfg: lens.set(cfg, value), name=f"{lens.path}={shown}", doc=f"Set `{lens.path}` to {value!r}.")
 
 
 def over(lens: Lens | Traversal, f: Callable[[Any], Any]) -> Patch:
     """The patch that applies `f` to the lens's focus."""
     _need_lens(lens, "over")
     fname = getattr(f, "__name__", type(f).__name__)
-    return Patch(
-        lambda cfg: lens.over(cfg, f),
-        name=f"over({lens.path}, {fname})",
-        doc=f"Apply `{fname}` to `{lens.path}`.",
-    )
+    doc = f"Apply `{fname}` to `{lens.path}`."
+    return Patch(lambda cfg: lens.over(cfg, f), name=f"over({lens.path}, {fname})", doc=doc)
 
 
 class Preset(_Entry):
