@@ -188,20 +188,18 @@ class PatchFactory(_Entry):
 
     def params(self) -> list[_Param]:
         if self._params is None:
-            sig = inspect.signature(self._fn)
+            where = f"patch factory `{self.name}` ({self.source})"
             try:
                 hints = typing.get_type_hints(self._fn, include_extras=True)
             except Exception as e:  # a name in an annotation that does not resolve
-                raise PatchError(f"patch factory `{self.name}` ({self.source}): bad annotation: {e}") from None
+                raise PatchError(f"{where}: bad annotation: {e}") from None
             params = []
-            for p in sig.parameters.values():
+            for p in inspect.signature(self._fn).parameters.values():
                 if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                    raise PatchError(
-                        f"patch factory `{self.name}` ({self.source}): parameter `{p.name}` must be positional"
-                    )
+                    raise PatchError(f"{where}: parameter `{p.name}` must be positional")
                 if p.name not in hints:
                     raise PatchError(
-                        f"patch factory `{self.name}` ({self.source}): parameter `{p.name}` has no type annotation",
+                        f"{where}: parameter `{p.name}` has no type annotation",
                         suggestion="annotate it: the annotation parses the command-line argument",
                     )
                 params.append(_Param(p, hints[p.name]))

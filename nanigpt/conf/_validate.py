@@ -108,17 +108,13 @@ def bad_object(cfg: Any, trace: Trace) -> None:
         if x is MISSING:
             raise ValueTypeError(
                 f"`{path}` is required by `{path.rpartition('.')[0]}={spec_of(type(parent)).tag}` and was not set",
-                path=path,
-                token=tok,
-                suggestion=f"add {path}=...",
+                path=path, token=tok, suggestion=f"add {path}=...",
             )
         try:
             msgspec.to_builtins(x)
         except TypeError:
             raise ValueTypeError(
-                f"`{path}` holds a {type(x).__name__} ({x!r}), which is not config data",
-                path=path,
-                token=tok,
+                f"`{path}` holds a {type(x).__name__} ({x!r}), which is not config data", path=path, token=tok,
                 suggestion="a config holds numbers, strings, booleans, null, tuples and sections",
             ) from None
 
