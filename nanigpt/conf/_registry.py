@@ -28,6 +28,7 @@ from nanigpt.conf._patch import Patch, PatchFactory, Preset, need_doc
 
 Entry = Preset | Patch | PatchFactory
 _KINDS = {"preset": "presets", "patch": "patches", "patch_factory": "patches"}
+_USAGE = {"preset": "preset:{}", "patch": "+{}"}  # a factory's usage names its arguments too
 
 
 class Listed(NamedTuple):
@@ -197,11 +198,10 @@ def _load_file(path: str) -> list[Entry]:
 
 def _listing(e: Entry) -> Listed:
     """What a loaded entry would be listed as."""
-    if isinstance(e, Preset):
-        return Listed("preset", e.name, e.doc, e.source or "", f"preset:{e.name}")
     if isinstance(e, PatchFactory):
         return Listed("patch_factory", e.name, e.doc, e.source or "", e.usage)
-    return Listed("patch", e.name, e.doc, e.source or "", f"+{e.name}")
+    kind = "preset" if isinstance(e, Preset) else "patch"
+    return Listed(kind, e.name, e.doc, e.source or "", _USAGE[kind].format(e.name))
 
 
 def scan_file(path: str) -> list[Listed]:
@@ -222,9 +222,7 @@ def scan_file(path: str) -> list[Listed]:
             if kind not in _KINDS:
                 continue
             name = node.name
-            for kw in call.keywords if call is not None else ():
-                if kw.arg != "name":
-                    continue
+            for kw in [k for k in (call.keywords if call is not None else ()) if k.arg == "name"]:
                 if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
                     raise RegistryError(
                         f"presets file {path}, line {node.lineno}: the name= of @{kind} must be a literal string",
@@ -232,10 +230,8 @@ def scan_file(path: str) -> list[Listed]:
                     )
                 name = kw.value.value
             doc = need_doc(ast.get_docstring(node) or "", kind.replace("_", " "), name, path)
-            if kind == "preset":
-                usage = f"preset:{name}"
-            elif kind == "patch":
-                usage = f"+{name}"
+            if kind in _USAGE:
+                usage = _USAGE[kind].format(name)
             else:
                 a = node.args
                 args = [x.arg for x in [*a.posonlyargs, *a.args]]

@@ -346,12 +346,9 @@ class Resolver:
 
     def _variants_with(self, name: str) -> list[tuple[str, list[str]]]:
         """(section path, [variant tags]) for union sections whose variants have a field `name`."""
-        out = []
-        for p, f in self._union_sections():
-            tags = [tag for tag, v in f.variants.items() if name in spec_of(v).fields]
-            if tags:
-                out.append((p, tags))
-        return out
+        sections = self._union_sections()
+        found = [(p, [t for t, v in f.variants.items() if name in spec_of(v).fields]) for p, f in sections]
+        return [(p, tags) for p, tags in found if tags]
 
     def _variant_field_hint(self, cfg: Any, name: str, text: str) -> str | None:
         """For a bare `name=text` where `name` is a section of the root but also a field of some
