@@ -23,21 +23,9 @@ the default preset and the preset folders. Private modules hold one concept each
 from nanigpt.conf._canon import canonical_bytes, config_hash, hash_bytes, short_hash
 from nanigpt.conf._diff import Change, diff, to_tokens
 from nanigpt.conf._errors import (
-    AmbiguousFieldError,
-    CheckError,
-    ConfigError,
-    InvalidValueError,
-    PatchError,
-    RegistryError,
-    RunRefError,
-    TokenSyntaxError,
-    UnknownFieldError,
-    UnknownNameError,
-    UnknownPatchError,
-    UnknownPresetError,
-    UnknownVariantError,
-    ValueTypeError,
-    VariantFieldError,
+    AmbiguousFieldError, CheckError, ConfigError, InvalidValueError, PatchError, RegistryError, RunRefError,
+    TokenSyntaxError, UnknownFieldError, UnknownNameError, UnknownPatchError, UnknownPresetError, UnknownVariantError,
+    ValueTypeError, VariantFieldError,
 )
 from nanigpt.conf._fields import field_table
 from nanigpt.conf._grammar import parse_token

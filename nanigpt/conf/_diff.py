@@ -52,12 +52,11 @@ class Change(msgspec.Struct, frozen=True):
         return None if self.kind == "removed" else f"{self.path}={format_value(self.new)}"
 
 
-def _leaves(x: Any, prefix: str, out: list[tuple[str, Any]]) -> None:
+def _leaves(x: Any, prefix: str) -> list[tuple[str, Any]]:
+    """(path, value) of every leaf of the builtins `x` at `prefix`."""
     if isinstance(x, dict) and x:
-        for k, v in x.items():
-            _leaves(v, join(prefix, k), out)
-    else:
-        out.append((prefix, x))
+        return [leaf for k, v in x.items() for leaf in _leaves(v, join(prefix, k))]
+    return [(prefix, x)]
 
 
 def _same(x: Any, y: Any) -> bool:
@@ -72,9 +71,7 @@ def _diff_dicts(a: dict, b: dict, prefix: str, tag: str, out: list[Change]) -> N
     for k, va in a.items():
         p = join(prefix, k)
         if k not in b:
-            acc: list[tuple[str, Any]] = []
-            _leaves(va, p, acc)
-            out.extend(Change(q, "removed", v, None) for q, v in acc)
+            out.extend(Change(q, "removed", v, None) for q, v in _leaves(va, p))
             continue
         if k == tag and tb is not None and ta != tb:
             continue
@@ -84,19 +81,13 @@ def _diff_dicts(a: dict, b: dict, prefix: str, tag: str, out: list[Change]) -> N
         if isinstance(va, dict) and isinstance(vb, dict):
             _diff_dicts(va, vb, p, tag, out)
         elif isinstance(va, dict) or isinstance(vb, dict):
-            olds: list[tuple[str, Any]] = []
-            news: list[tuple[str, Any]] = []
-            _leaves(va, p, olds)
-            _leaves(vb, p, news)
-            out.extend(Change(q, "removed", v, None) for q, v in olds)
-            out.extend(Change(q, "added", None, v) for q, v in news)
+            out.extend(Change(q, "removed", v, None) for q, v in _leaves(va, p))
+            out.extend(Change(q, "added", None, v) for q, v in _leaves(vb, p))
         else:
             out.append(Change(p, "changed", va, vb))
     for k, vb in b.items():
         if k not in a:
-            acc = []
-            _leaves(vb, join(prefix, k), acc)
-            out.extend(Change(q, "added", None, v) for q, v in acc)
+            out.extend(Change(q, "added", None, v) for q, v in _leaves(vb, join(prefix, k)))
 
 
 def _diff_structs(a: Any, b: Any, prefix: str, tag: str, out: list[Change]) -> None:
@@ -104,13 +95,10 @@ def _diff_structs(a: Any, b: Any, prefix: str, tag: str, out: list[Change]) -> N
         return
     t = type(b)
     if type(a) is not t or not isinstance(b, msgspec.Struct):
-        # a union switch, or a section to/from null: compare the builtins of this subtree
-        wrap = prefix.rpartition(".")[2] if prefix else ""
-        base = prefix.rpartition(".")[0]
-        if wrap:
-            _diff_dicts({wrap: _to_builtins(a)}, {wrap: _to_builtins(b)}, base, tag, out)
-        else:
-            _diff_dicts(_to_builtins(a), _to_builtins(b), "", tag, out)
+        # a union switch, or a section to/from null (never the root: diff() compares only
+        # structs of one type here): compare the builtins of this subtree, under its name
+        base, _, name = prefix.rpartition(".")
+        _diff_dicts({name: _to_builtins(a)}, {name: _to_builtins(b)}, base, tag, out)
         return
     if a == b:
         return

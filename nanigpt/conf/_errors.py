@@ -17,12 +17,7 @@ class ConfigError(Exception):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        path: str | None = None,
-        token: str | None = None,
-        suggestion: str | None = None,
+        self, message: str, *, path: str | None = None, token: str | None = None, suggestion: str | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -31,13 +26,11 @@ class ConfigError(Exception):
         self.suggestion = suggestion
 
     def __str__(self) -> str:
-        parts = []
-        if self.token is not None:
-            parts.append(f"in `{self.token}`: ")
-        parts.append(self.message)
-        if self.suggestion:
-            parts.append(f" ({self.suggestion})")
-        return "".join(parts)
+        head = self.message if self.token is None else f"in `{self.token}`: {self.message}"
+        return head + self._origin() + (f" ({self.suggestion})" if self.suggestion else "")
+
+    def _origin(self) -> str:
+        return ""  # CheckError: where the fields involved were set
 
     def with_token(self, token: str) -> ConfigError:
         """This error, attributed to `token` if it names none yet (errors raised inside patches)."""
@@ -109,24 +102,12 @@ class CheckError(ConfigError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        paths: tuple[str, ...],
-        suggestion: str | None = None,
-        token: str | None = None,
+        self, message: str, *, paths: tuple[str, ...], suggestion: str | None = None, token: str | None = None,
         tokens: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message, path=paths[0] if paths else None, token=token, suggestion=suggestion)
         self.paths = paths
         self.tokens = dict(tokens) if tokens else {}
 
-    def __str__(self) -> str:
-        s = super().__str__()
-        if not self.tokens:
-            return s
-        origin = ", ".join(f"`{p}` set by `{t}`" for p, t in self.tokens.items())
-        if self.suggestion:
-            head, _, _ = s.rpartition(f" ({self.suggestion})")
-            return f"{head} [{origin}] ({self.suggestion})"
-        return f"{s} [{origin}]"
+    def _origin(self) -> str:
+        return " [" + ", ".join(f"`{p}` set by `{t}`" for p, t in self.tokens.items()) + "]" if self.tokens else ""

@@ -57,30 +57,20 @@ def _rows(t: type, prefix: str, variant: str, out: list[dict[str, str]]) -> None
     for field in info.fields:
         f = s.fields[field.name]
         path = join(prefix, f.name)
+        row = {"path": path, "variant": variant}
         if f.kind == LEAF:
-            out.append(
-                {
-                    "path": path,
-                    "variant": variant,
-                    "type": _type_str(field.type),
-                    "default": "(required)" if f.required else format_value(f.default),
-                    "description": f.doc or "",
-                }
-            )
+            default = "(required)" if f.required else format_value(f.default)
+            out.append({**row, "type": _type_str(field.type), "default": default, "description": f.doc or ""})
             continue
         if f.kind == UNION:
-            default = spec_of(type(f.default)).tag if f.default is not None else ("null" if f.optional else "")
-            out.append(
-                {
-                    "path": path,
-                    "variant": variant,
-                    "type": " | ".join(f.variants) + (" | null" if f.optional else ""),
-                    "default": str(default or "(required)"),
-                    "description": f.doc or f"a section with variants; switch with {path}=TAG",
-                }
-            )
-            for tag, v in f.variants.items():
-                _rows(v, path, tag, out)
+            tag = spec_of(type(f.default)).tag if f.default is not None else ("null" if f.optional else "")
+            out.append({
+                **row, "type": " | ".join(f.variants) + (" | null" if f.optional else ""),
+                "default": str(tag or "(required)"),
+                "description": f.doc or f"a section with variants; switch with {path}=TAG",
+            })
+            for variant_tag, v in f.variants.items():
+                _rows(v, path, variant_tag, out)
         else:
             _rows(f.struct, path, variant, out)  # type: ignore[arg-type]
 

@@ -30,19 +30,26 @@ C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _doc_of(fn: Callable[..., Any], kind: str, name: str) -> str:
-    doc = inspect.cleandoc(fn.__doc__ or "")
+def need_doc(doc: str, kind: str, name: str, source: str) -> str:
+    """`doc`, which must not be empty: `nanigpt presets`/`patches` print it."""
     if not doc:
         raise PatchError(
-            f"{kind} `{name}` ({_source_of(fn)}) has no docstring",
+            f"{kind} `{name}` ({source}) has no docstring",
             suggestion="say in one line what it gives the user; `nanigpt presets`/`patches` print it",
         )
     return doc
 
 
-def _source_of(fn: Callable[..., Any]) -> str:
-    code = getattr(fn, "__code__", None)
-    return code.co_filename if code is not None else "<unknown>"
+def _decorate(cls: Callable[..., Any], kind: str, fn: Callable[..., Any] | None, name: str | None) -> Any:
+    """`@kind` (on `fn`) or `@kind(name=...)` (a decorator): the function as a `cls` entry."""
+
+    def make(f: Callable[..., Any]) -> Any:
+        n = name or f.__name__
+        code = getattr(f, "__code__", None)
+        source = code.co_filename if code is not None else "<unknown>"
+        return cls(f, name=n, doc=need_doc(inspect.cleandoc(f.__doc__ or ""), kind, n, source), source=source)
+
+    return make(fn) if fn is not None else make
 
 
 class _Entry:
@@ -68,12 +75,7 @@ class Patch(_Entry):
     __slots__ = ("parts",)
 
     def __init__(
-        self,
-        fn: Callable[[Any], Any],
-        *,
-        name: str,
-        doc: str = "",
-        source: str | None = None,
+        self, fn: Callable[[Any], Any], *, name: str, doc: str = "", source: str | None = None,
         parts: tuple[Patch, ...] | None = None,
     ) -> None:
         super().__init__(fn, name=name, doc=doc, source=source)
@@ -114,12 +116,8 @@ def compose(*patches: Patch) -> Patch:
             cfg = step(cfg)
         return cfg
 
-    return Patch(
-        run,
-        name=" >> ".join(q.name for q in parts),
-        doc="\n".join(f"{q.name}: {q.summary}" for q in parts),
-        parts=tuple(parts),
-    )
+    doc = "\n".join(f"{q.name}: {q.summary}" for q in parts)
+    return Patch(run, name=" >> ".join(q.name for q in parts), doc=doc, parts=tuple(parts))
 
 
 def _need_lens(lens: Any, what: str) -> None:
@@ -135,22 +133,15 @@ def set_(lens: Lens | Traversal, value: Any) -> Patch:
     """The patch that sets the lens's focus to `value`."""
     _need_lens(lens, "set_")
     shown = format_value(value) if not hasattr(value, "__struct_fields__") else type(value).__name__ + "(...)"
-    return Patch(
-        lambda cfg: lens.set(cfg, value),
-        name=f"{lens.path}={shown}",
-        doc=f"Set `{lens.path}` to {value!r}.",
-    )
+    return Patch(lambda cfg: lens.set(cfg, value), name=f"{lens.path}={shown}", doc=f"Set `{lens.path}` to {value!r}.")
 
 
 def over(lens: Lens | Traversal, f: Callable[[Any], Any]) -> Patch:
     """The patch that applies `f` to the lens's focus."""
     _need_lens(lens, "over")
     fname = getattr(f, "__name__", type(f).__name__)
-    return Patch(
-        lambda cfg: lens.over(cfg, f),
-        name=f"over({lens.path}, {fname})",
-        doc=f"Apply `{fname}` to `{lens.path}`.",
-    )
+    doc = f"Apply `{fname}` to `{lens.path}`."
+    return Patch(lambda cfg: lens.over(cfg, f), name=f"over({lens.path}, {fname})", doc=doc)
 
 
 class Preset(_Entry):
@@ -197,20 +188,18 @@ class PatchFactory(_Entry):
 
     def params(self) -> list[_Param]:
         if self._params is None:
-            sig = inspect.signature(self._fn)
+            where = f"patch factory `{self.name}` ({self.source})"
             try:
                 hints = typing.get_type_hints(self._fn, include_extras=True)
             except Exception as e:  # a name in an annotation that does not resolve
-                raise PatchError(f"patch factory `{self.name}` ({self.source}): bad annotation: {e}") from None
+                raise PatchError(f"{where}: bad annotation: {e}") from None
             params = []
-            for p in sig.parameters.values():
+            for p in inspect.signature(self._fn).parameters.values():
                 if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                    raise PatchError(
-                        f"patch factory `{self.name}` ({self.source}): parameter `{p.name}` must be positional"
-                    )
+                    raise PatchError(f"{where}: parameter `{p.name}` must be positional")
                 if p.name not in hints:
                     raise PatchError(
-                        f"patch factory `{self.name}` ({self.source}): parameter `{p.name}` has no type annotation",
+                        f"{where}: parameter `{p.name}` has no type annotation",
                         suggestion="annotate it: the annotation parses the command-line argument",
                     )
                 params.append(_Param(p, hints[p.name]))
@@ -274,12 +263,7 @@ def preset(fn: Callable[[], Any], /) -> Preset: ...
 def preset(*, name: str | None = None) -> Callable[[Callable[[], Any]], Preset]: ...
 def preset(fn: Callable[[], Any] | None = None, /, *, name: str | None = None) -> Any:
     """Make a `() -> Config` function a named preset: `@preset` or `@preset(name="...")`."""
-
-    def make(f: Callable[[], Any]) -> Preset:
-        n = name or f.__name__
-        return Preset(f, name=n, doc=_doc_of(f, "preset", n), source=_source_of(f))
-
-    return make(fn) if fn is not None else make
+    return _decorate(Preset, "preset", fn, name)
 
 
 @overload
@@ -288,12 +272,7 @@ def patch(fn: Callable[[Any], Any], /) -> Patch: ...
 def patch(*, name: str | None = None) -> Callable[[Callable[[Any], Any]], Patch]: ...
 def patch(fn: Callable[[Any], Any] | None = None, /, *, name: str | None = None) -> Any:
     """Make a `cfg -> cfg` function a named patch: `@patch` or `@patch(name="...")`."""
-
-    def make(f: Callable[[Any], Any]) -> Patch:
-        n = name or f.__name__
-        return Patch(f, name=n, doc=_doc_of(f, "patch", n), source=_source_of(f))
-
-    return make(fn) if fn is not None else make
+    return _decorate(Patch, "patch", fn, name)
 
 
 @overload
@@ -302,9 +281,4 @@ def patch_factory(fn: Callable[..., Patch], /) -> PatchFactory: ...
 def patch_factory(*, name: str | None = None) -> Callable[[Callable[..., Patch]], PatchFactory]: ...
 def patch_factory(fn: Callable[..., Patch] | None = None, /, *, name: str | None = None) -> Any:
     """Make a `(*args) -> Patch` function a named patch factory (`+name:arg,...`)."""
-
-    def make(f: Callable[..., Patch]) -> PatchFactory:
-        n = name or f.__name__
-        return PatchFactory(f, name=n, doc=_doc_of(f, "patch factory", n), source=_source_of(f))
-
-    return make(fn) if fn is not None else make
+    return _decorate(PatchFactory, "patch factory", fn, name)

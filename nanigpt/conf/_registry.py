@@ -22,12 +22,13 @@ from typing import Any, NamedTuple
 
 import xxhash
 
-from nanigpt.conf._errors import ConfigError, PatchError, RegistryError, UnknownPatchError, UnknownPresetError
+from nanigpt.conf._errors import ConfigError, RegistryError, UnknownPatchError, UnknownPresetError
 from nanigpt.conf._suggest import did_you_mean
-from nanigpt.conf._patch import Patch, PatchFactory, Preset
+from nanigpt.conf._patch import Patch, PatchFactory, Preset, need_doc
 
 Entry = Preset | Patch | PatchFactory
 _KINDS = {"preset": "presets", "patch": "patches", "patch_factory": "patches"}
+_USAGE = {"preset": "preset:{}", "patch": "+{}"}  # a factory's usage names its arguments too
 
 
 class Listed(NamedTuple):
@@ -69,27 +70,24 @@ class Registry:
 
     __slots__ = ("sources", "_listed", "_loaded", "_ran")
 
-    def __init__(
-        self,
-        presets: Mapping[str, Preset] | None = None,
-        patches: Mapping[str, Patch | PatchFactory] | None = None,
-        sources: tuple[str, ...] = (),
-        listed: Iterable[Listed] = (),
-    ) -> None:
+    def __init__(self, entries: Iterable[Entry] = (), sources: tuple[str, ...] = (), listed: Iterable[Listed] = ()):
         self.sources = sources  # the files the entries come from, in load order
-        self._loaded: dict[str, dict[str, Any]] = {"presets": dict(presets or {}), "patches": dict(patches or {})}
+        self._loaded: dict[str, dict[str, Any]] = {"presets": {}, "patches": {}}
         self._ran: set[str] = set()
         by_table: dict[str, dict[str, Listed]] = {"presets": {}, "patches": {}}
-        for e in [*map(_listing, self._loaded["presets"].values()), *map(_listing, self._loaded["patches"].values()),
-                  *listed]:
-            table = by_table[_KINDS[e.kind]]
-            old = table.get(e.name)
-            if old is not None and old.source != e.source:
+        # two loaded entries with one name clash; a file's listing may name one function twice
+        for e in [*dict.fromkeys(entries), *listed]:
+            item = e if isinstance(e, Listed) else _listing(e)
+            table = _KINDS[item.kind]
+            old = by_table[table].get(item.name)
+            if old is not None and (old.source != item.source or item is not e):
                 raise RegistryError(
-                    f"two {_KINDS[e.kind]} are called `{e.name}`: in {old.source} and in {e.source}",
+                    f"two {table} are called `{item.name}`: in {old.source} and in {item.source}",
                     suggestion="rename one of them",
                 )
-            table[e.name] = e
+            by_table[table][item.name] = item
+            if item is not e:
+                self._loaded[table][item.name] = e
         self._listed = {k: dict(sorted(v.items())) for k, v in by_table.items()}
 
     @property
@@ -109,11 +107,7 @@ class Registry:
     @classmethod
     def of(cls, *entries: Entry) -> Registry:
         """A registry of the given entries (a duplicate name is an error)."""
-        presets: dict[str, Preset] = {}
-        patches: dict[str, Patch | PatchFactory] = {}
-        for e in entries:
-            _add(presets, patches, e)
-        return cls(presets, patches)
+        return cls(entries)
 
     @classmethod
     def load(cls, paths: Iterable[str | os.PathLike[str]]) -> Registry:
@@ -180,18 +174,6 @@ class Registry:
         return f"Registry(presets={list(self.presets)}, patches={list(self.patches)})"
 
 
-def _add(presets: dict[str, Preset], patches: dict[str, Patch | PatchFactory], e: Entry) -> None:
-    table: dict = presets if isinstance(e, Preset) else patches
-    kind = "presets" if isinstance(e, Preset) else "patches"
-    old = table.get(e.name)
-    if old is not None and old is not e:
-        raise RegistryError(
-            f"two {kind} are called `{e.name}`: in {old.source} and in {e.source}",
-            suggestion="rename one of them",
-        )
-    table[e.name] = e
-
-
 def _load_file(path: str) -> list[Entry]:
     """Execute one presets file by path; its entries are the values in its namespace it defined."""
     modname = f"_nanigpt_presets_{Path(path).stem}_{xxhash.xxh64_hexdigest(path.encode())[:8]}"
@@ -202,12 +184,10 @@ def _load_file(path: str) -> list[Entry]:
     sys.modules[modname] = module  # as the import system would: lets typing resolve its names
     try:
         spec.loader.exec_module(module)
-    except ConfigError as e:
-        del sys.modules[modname]
-        raise RegistryError(f"presets file {path}: {e}") from e
     except Exception as e:
         del sys.modules[modname]
-        raise RegistryError(f"presets file {path} failed to load: {type(e).__name__}: {e}") from e
+        why = f": {e}" if isinstance(e, ConfigError) else f" failed to load: {type(e).__name__}: {e}"
+        raise RegistryError(f"presets file {path}{why}") from e
     out: list[Entry] = []
     for v in vars(module).values():
         # only what this file defined: an entry imported from elsewhere is not registered twice
@@ -218,11 +198,10 @@ def _load_file(path: str) -> list[Entry]:
 
 def _listing(e: Entry) -> Listed:
     """What a loaded entry would be listed as."""
-    if isinstance(e, Preset):
-        return Listed("preset", e.name, e.doc, e.source or "", f"preset:{e.name}")
     if isinstance(e, PatchFactory):
         return Listed("patch_factory", e.name, e.doc, e.source or "", e.usage)
-    return Listed("patch", e.name, e.doc, e.source or "", f"+{e.name}")
+    kind = "preset" if isinstance(e, Preset) else "patch"
+    return Listed(kind, e.name, e.doc, e.source or "", _USAGE[kind].format(e.name))
 
 
 def scan_file(path: str) -> list[Listed]:
@@ -243,25 +222,16 @@ def scan_file(path: str) -> list[Listed]:
             if kind not in _KINDS:
                 continue
             name = node.name
-            for kw in call.keywords if call is not None else ():
-                if kw.arg != "name":
-                    continue
+            for kw in [k for k in (call.keywords if call is not None else ()) if k.arg == "name"]:
                 if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
                     raise RegistryError(
                         f"presets file {path}, line {node.lineno}: the name= of @{kind} must be a literal string",
                         suggestion="naniGPT reads the names without running the file",
                     )
                 name = kw.value.value
-            doc = ast.get_docstring(node) or ""
-            if not doc:
-                raise PatchError(
-                    f"{kind.replace('_', ' ')} `{name}` ({path}) has no docstring",
-                    suggestion="say in one line what it gives the user; `nanigpt presets`/`patches` print it",
-                )
-            if kind == "preset":
-                usage = f"preset:{name}"
-            elif kind == "patch":
-                usage = f"+{name}"
+            doc = need_doc(ast.get_docstring(node) or "", kind.replace("_", " "), name, path)
+            if kind in _USAGE:
+                usage = _USAGE[kind].format(name)
             else:
                 a = node.args
                 args = [x.arg for x in [*a.posonlyargs, *a.args]]

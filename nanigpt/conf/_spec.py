@@ -24,18 +24,8 @@ from msgspec.structs import replace
 
 from nanigpt.conf._canon import hash_bytes, short_hash
 from nanigpt.conf._errors import (
-    AmbiguousFieldError,
-    ConfigError,
-    InvalidValueError,
-    PatchError,
-    RunRefError,
-    TokenSyntaxError,
-    UnknownFieldError,
-    UnknownPatchError,
-    UnknownPresetError,
-    UnknownVariantError,
-    ValueTypeError,
-    VariantFieldError,
+    AmbiguousFieldError, ConfigError, InvalidValueError, PatchError, RunRefError, TokenSyntaxError, UnknownFieldError,
+    UnknownPatchError, UnknownPresetError, UnknownVariantError, ValueTypeError, VariantFieldError,
 )
 from nanigpt.conf._grammar import DEFAULTS, parse_token
 from nanigpt.conf._struct import TAG_FIELD
@@ -128,17 +118,16 @@ class Resolver:
     # -- the start -----------------------------------------------------------------------------
 
     def _start(self, parsed: list[tuple[str, ...]], tokens: tuple[str, ...], runs: RunSource | None):
-        if parsed and parsed[0][0] == "preset":
+        kind = parsed[0][0] if parsed else None
+        if kind == "preset":
             return self._preset(parsed[0][1], tokens[0]), tokens[0], 1
-        if parsed and parsed[0][0] == "run":
+        if kind == "run":
             cfg, full = self._run(parsed[0][1], tokens[0], runs)
             return cfg, f"run:{full}", 1
-        if parsed and parsed[0][0] == "defaults":
-            return self.root(), DEFAULTS_TOKEN, 1
-        if self.default_preset is not None:
-            tok = f"preset:{self.default_preset}"
-            return self._preset(self.default_preset, tok), tok, 0
-        return self.root(), DEFAULTS_TOKEN, 0
+        if kind == "defaults" or self.default_preset is None:
+            return self.root(), DEFAULTS_TOKEN, int(kind == "defaults")
+        tok = f"preset:{self.default_preset}"
+        return self._preset(self.default_preset, tok), tok, 0
 
     def _preset(self, name: str, tok: str) -> Any:
         try:
@@ -149,18 +138,18 @@ class Resolver:
             cfg = p()
         except ConfigError as e:
             raise e.with_token(tok) from None
-        if not isinstance(cfg, self.root):
-            raise PatchError(
-                f"preset `{name}` ({p.source}) returned {type(cfg).__name__}, not a {self.root.__name__}",
-                token=tok,
-            )
-        return cfg
+        return self._of_root(cfg, f"preset `{name}` ({p.source})", tok)
+
+    def _of_root(self, out: Any, what: str, tok: str) -> Any:
+        """`out`, which a preset or patch returned, if it is a config of the root type."""
+        if not isinstance(out, self.root):
+            raise PatchError(f"{what} returned {type(out).__name__}, not a {self.root.__name__}", token=tok)
+        return out
 
     def _run(self, prefix: str, tok: str, runs: RunSource | None) -> tuple[Any, str]:
         if runs is None:
             raise RunRefError(
-                "`run:` needs a run store to look the hash up in",
-                token=tok,
+                "`run:` needs a run store to look the hash up in", token=tok,
                 suggestion="use it from the nanigpt command line, or pass runs=RunStore(...) to resolve()",
             )
         try:
@@ -177,8 +166,7 @@ class Resolver:
             now = field.default if field is not None else None
             vs = f" (it has schema_version {version}, this naniGPT reads {now})" if version != now else ""
             raise RunRefError(
-                f"the config of run {short_hash(full)} no longer decodes{vs}: {e}",
-                token=tok,
+                f"the config of run {short_hash(full)} no longer decodes{vs}: {e}", token=tok,
                 suggestion="`nanigpt show` still prints it; start a new spec from a preset",
             ) from None
 
@@ -206,12 +194,7 @@ class Resolver:
             raise e.with_token(tok) from e
         except Exception as e:
             raise PatchError(f"patch `{p.name}` ({p.source}) failed: {type(e).__name__}: {e}", token=tok) from e
-        if not isinstance(out, self.root):
-            raise PatchError(
-                f"patch `{p.name}` ({p.source}) returned {type(out).__name__}, not a {self.root.__name__}",
-                token=tok,
-            )
-        return out
+        return self._of_root(out, f"patch `{p.name}` ({p.source})", tok)
 
     def _locate(self, cfg: Any, path: str, tok: str) -> tuple[list[Any], list[str], FieldSpec | None]:
         """The chain of structs down to the target's parent, the field names, and the target field
@@ -235,9 +218,7 @@ class Resolver:
             if f.kind == LEAF:
                 raise UnknownFieldError(
                     f"`{'.'.join(names[: i + 1])}` is {describe_type(f.bare)}, not a section, "
-                    f"so `{path}` does not exist",
-                    path=path,
-                    token=tok,
+                    f"so `{path}` does not exist", path=path, token=tok,
                 )
             x = getattr(x, name)
             if x is None:
@@ -258,17 +239,13 @@ class Resolver:
                 have = [tag for tag, t in parent_field.variants.items() if name in spec_of(t).fields]
                 if have:
                     raise VariantFieldError(
-                        f"`{where}` is currently `{s.tag}`, which has no field `{name}`",
-                        path=path,
-                        token=tok,
+                        f"`{where}` is currently `{s.tag}`, which has no field `{name}`", path=path, token=tok,
                         suggestion=f"`{name}` is in {', '.join(have)}; switch first: {where}={have[0]}",
                     )
         # a name before the last: say which parent is the nearest valid one
         inner = f": `{where}` has no field `{name}`" if where else f": there is no top-level field `{name}`"
         raise UnknownFieldError(
-            f"unknown field `{path}`" + (inner if i < len(names) - 1 else ""),
-            path=path,
-            token=tok,
+            f"unknown field `{path}`" + (inner if i < len(names) - 1 else ""), path=path, token=tok,
             suggestion=self._parent_hint(names, i, s.names),
         )
 
@@ -295,20 +272,15 @@ class Resolver:
             return found[0]
         if found:
             raise AmbiguousFieldError(
-                f"`{name}` is ambiguous: it names {', '.join(f'`{p}`' for p in found)}",
-                paths=tuple(found),
-                path=name,
-                token=tok,
-                suggestion=self._ambiguity_hint(name, found, tok.partition("=")[2]),
+                f"`{name}` is ambiguous: it names {', '.join(f'`{p}`' for p in found)}", paths=tuple(found),
+                path=name, token=tok, suggestion=self._ambiguity_hint(name, found, tok.partition("=")[2]),
             )
         elsewhere = self._variants_with(name)
         if elsewhere:
             sec, tags = elsewhere[0]
             raise VariantFieldError(
                 f"no field `{name}` in the current config: it is a field of `{sec}` variant(s) {', '.join(tags)}",
-                path=name,
-                token=tok,
-                suggestion=f"switch first: {sec}={tags[0]} {name}=...",
+                path=name, token=tok, suggestion=f"switch first: {sec}={tags[0]} {name}=...",
             )
         hint = did_you_mean(name, sorted(names_below(self.root)))
         raise UnknownFieldError(f"unknown field `{name}`", path=name, token=tok, suggestion=hint)
@@ -374,20 +346,16 @@ class Resolver:
 
     def _variants_with(self, name: str) -> list[tuple[str, list[str]]]:
         """(section path, [variant tags]) for union sections whose variants have a field `name`."""
-        out = []
-        for p, f in self._union_sections():
-            tags = [tag for tag, v in f.variants.items() if name in spec_of(v).fields]
-            if tags:
-                out.append((p, tags))
-        return out
+        sections = self._union_sections()
+        found = [(p, [t for t, v in f.variants.items() if name in spec_of(v).fields]) for p, f in sections]
+        return [(p, tags) for p, tags in found if tags]
 
     def _variant_field_hint(self, cfg: Any, name: str, text: str) -> str | None:
         """For a bare `name=text` where `name` is a section of the root but also a field of some
         union variant (`train`, the shards' path): set it there, switching first if need be."""
         for section, tags in self._variants_with(name):
             current = getattr(cfg, section, None) if "." not in section else None
-            tag = spec_of(type(current)).tag if current is not None else None
-            if tag in tags:
+            if current is not None and spec_of(type(current)).tag in tags:
                 return f"did you mean `{section}.{name}={text}`?"
             return f"did you mean `{section}={tags[0]} {section}.{name}={text}`?"
         return None
@@ -417,9 +385,7 @@ class Resolver:
             except BadValue as e:
                 short = path.rsplit(".", 1)[-1]
                 raise ValueTypeError(
-                    f"`{path}` {e.reason}",
-                    path=path,
-                    token=tok,
+                    f"`{path}` {e.reason}", path=path, token=tok,
                     suggestion=e.hint or f"e.g. {short}={format_value(old)}",
                 ) from None
             if v == old and type(v) is type(old):
@@ -432,18 +398,14 @@ class Resolver:
             if t is None:
                 hint = suggest(text, f.variants)
                 raise UnknownVariantError(
-                    f"unknown `{path}` variant `{text}`",
-                    path=path,
-                    token=tok,
+                    f"unknown `{path}` variant `{text}`", path=path, token=tok,
                     suggestion=(f"{hint} " if hint else "") + f"variants: {', '.join(f.variants)}",
                 )
             if type(old) is t:
                 return old  # switching to the current variant changes nothing
             return t(**{r.name: MISSING for r in spec_of(t).fields.values() if r.required})
         raise ValueTypeError(
-            f"`{path}` is a section, not a value",
-            path=path,
-            token=tok,
+            f"`{path}` is a section, not a value", path=path, token=tok,
             suggestion=f"set its fields, e.g. {path}.{spec_of(f.struct).names[0]}=...",  # type: ignore[arg-type]
         )
 
@@ -468,8 +430,7 @@ class Resolver:
             where = "; ".join(f"`{s}` variant(s) {', '.join(tags)}" for s, tags in elsewhere)
             raise VariantFieldError(
                 f"no field `{name}` in the current config" + (f": it is in {where}" if where else ""),
-                path=f"...{name}",
-                token=tok,
+                path=f"...{name}", token=tok,
                 suggestion=f"switch first: {elsewhere[0][0]}={elsewhere[0][1][0]}" if elsewhere else None,
             )
         return out
@@ -523,12 +484,7 @@ class Resolver:
         raise self._misplaced_start(tokens, parsed, i)
 
     def _hint_prior_value(
-        self,
-        e: ConfigError,
-        start_cfg: Any,
-        parsed: list[tuple[Any, ...]],
-        tokens: tuple[str, ...],
-        first: int,
+        self, e: ConfigError, start_cfg: Any, parsed: list[tuple[Any, ...]], tokens: tuple[str, ...], first: int,
         changed: dict[str, int],
     ) -> None:
         """A bad value's error, with the value its field held before the token that set it, when
@@ -607,11 +563,7 @@ class Resolver:
 
 
 def resolve(
-    tokens: Iterable[str],
-    root: type,
-    registry: Registry | None = None,
-    *,
-    runs: RunSource | None = None,
+    tokens: Iterable[str], root: type, registry: Registry | None = None, *, runs: RunSource | None = None,
     default_preset: str | None = None,
 ) -> Resolved:
     """Resolve a spec into a validated, hashed config of type `root`, with blame: one call of

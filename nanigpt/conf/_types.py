@@ -60,19 +60,8 @@ class FieldSpec:
     """One field of one struct type: its kind, where it may lead, how to parse a value for it."""
 
     __slots__ = (
-        "name",
-        "owner",
-        "annotation",
-        "required",
-        "default",
-        "bare",
-        "doc",
-        "kind",
-        "struct",
-        "variants",
-        "optional",
-        "nullable",
-        "_parse",
+        "name", "owner", "annotation", "required", "default", "bare", "doc", "kind", "struct", "variants", "optional",
+        "nullable", "_parse",
     )
 
     def __init__(self, owner: type, info: msgspec.structs.FieldInfo) -> None:

@@ -59,9 +59,7 @@ class Trace(NamedTuple):
     def token_for(self, path: str) -> str:
         """The token that last set `path` (or, for a section, any leaf below it)."""
         i = self.changed.get(path)
-        if i is not None:
-            return self.tokens[i]
-        return self.latest((path,))
+        return self.tokens[i] if i is not None else self.latest((path,))
 
     def latest(self, paths: Iterable[str]) -> str:
         """The last token that set any of `paths` or a leaf below one of them."""
@@ -108,17 +106,13 @@ def bad_object(cfg: Any, trace: Trace) -> None:
         if x is MISSING:
             raise ValueTypeError(
                 f"`{path}` is required by `{path.rpartition('.')[0]}={spec_of(type(parent)).tag}` and was not set",
-                path=path,
-                token=tok,
-                suggestion=f"add {path}=...",
+                path=path, token=tok, suggestion=f"add {path}=...",
             )
         try:
             msgspec.to_builtins(x)
         except TypeError:
             raise ValueTypeError(
-                f"`{path}` holds a {type(x).__name__} ({x!r}), which is not config data",
-                path=path,
-                token=tok,
+                f"`{path}` holds a {type(x).__name__} ({x!r}), which is not config data", path=path, token=tok,
                 suggestion="a config holds numbers, strings, booleans, null, tuples and sections",
             ) from None
 
@@ -166,8 +160,6 @@ def _check(x: Any, prefix: str, root: type) -> None:
 def _anchor(p: str, prefix: str, root: type) -> str:
     """A check's path from the root: checks name paths from the root; a struct mounted
     elsewhere (or generic code) may name them relative to itself."""
-    if not prefix or p.startswith(prefix + ".") or p == prefix:
-        return p
-    if field_at(root, p.split(".")) is not None:
+    if not prefix or p == prefix or p.startswith(prefix + ".") or field_at(root, p.split(".")) is not None:
         return p
     return f"{prefix}.{p}"
