@@ -293,6 +293,27 @@ def test_a_failure_midway_leaves_the_out_folder_as_it_was(texts, tmp_path, monke
     assert len(calls) == 12 and snapshot(out) == before  # an existing folder keeps its old shards and manifest, whole
 
 
+def test_a_crash_while_moving_files_in_leaves_no_manifest_that_lies(texts, tmp_path, monkeypatch):
+    """Between the old manifest going and the new one coming, the folder has none: never one that
+    lists files which are not its own. A rerun then refuses the folder rather than guess."""
+    out = tmp_path / "out"
+    base = ["prepare", str(texts / "corpus.txt"), "--out", str(out), "--workers", "1"]
+    assert invoke([*base, "--shard-tokens", "400000"]).exit_code == 0
+    real = prep.os.replace
+
+    def crash(src, dst):
+        if Path(dst).parent == out / "train":  # the first shard moving into place
+            raise OSError(5, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(prep.os, "replace", crash)
+    assert CliRunner().invoke(cli, [*base, "--shard-tokens", "300000"]).exit_code == 1
+    monkeypatch.setattr(prep.os, "replace", real)
+    assert not (out / mf.NAME).exists() and not list(out.glob(".prepare-*"))
+    r = invoke([*base, "--shard-tokens", "300000"])
+    _refused(r, f"`--out` '{out}' is not empty and has no manifest.json")
+
+
 # -- the tokenizers that need a library or a cache
 
 
@@ -365,15 +386,21 @@ def test_pieces_cover_the_text_cut_only_where_allowed_and_split_at_or_after_the_
     assert "".join(p for _, p in got) == text
     vals = [v for v, _ in got]
     assert vals == sorted(vals)  # train pieces, then val pieces
+
+    def allowed(c: int) -> bool:  # after a line break, or before a space, between two non-spaces
+        line = c >= 2 and text[c - 1] == "\n" and not text[c - 2].isspace()
+        space = c >= 1 and not text[c - 1].isspace() and text[c : c + 1] == " "
+        nxt = text[c + (0 if line else 1) : c + (1 if line else 2)]
+        return (line or space) and nxt != "" and not nxt.isspace()
+
     at = 0
     for v, p in got[:-1]:
         at += len(p)
-        a, b = text[at - 1], text[at]
-        line = a == "\n" and not text[at - 2 : at - 1].isspace() and at >= 2 and not b.isspace()
-        space = not a.isspace() and b == " " and at + 1 < len(text) and not text[at + 1].isspace()
-        assert line or space or len(p) >= 4 * piece, (text, at)
+        assert allowed(at) or len(p) >= 4 * piece, (text, at)
+    # val starts at the first allowed cut at or after the mark (or where a hard cut falls)
     train_chars = sum(len(p) for v, p in got if not v)
-    assert train_chars >= split_at or not any(vals)
+    assert train_chars >= split_at
+    assert not any(allowed(c) for c in range(split_at, train_chars)), (text, split_at, train_chars)
 
 
 def test_a_source_that_changes_while_it_is_prepared_is_an_error(tmp_path):
