@@ -110,7 +110,7 @@ def _cut(segments: list[torch.Tensor], at: int) -> tuple[list[torch.Tensor], lis
 
 
 def load_shards(cfg: ShardData, *, block_size: int, seed: int = 0, vocab_size: int | None = None) -> TokenData:
-    """Pre-tokenized uint16 shards, memory-mapped; val is `cfg.val`'s shards or the tail of train."""
+    """Token shards, memory-mapped; val is `cfg.val`'s shards or the tail of train."""
     hasher = xxhash.xxh3_128()
     train_files = shard_files(cfg.train, "data.train")
     train = _map(train_files, hasher)
