@@ -6,6 +6,7 @@ Every text here is the built-in corpus or text the tests write: nothing outside 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -283,14 +284,18 @@ def test_a_failure_midway_leaves_the_out_folder_as_it_was(texts, tmp_path, monke
         return real(job, codec)
 
     monkeypatch.setattr(prep, "_encode", failing)
-    assert CliRunner().invoke(cli, args).exit_code == 1  # a traceback, or click's "Aborted!"
+    r = CliRunner().invoke(cli, args)
+    if isinstance(error, KeyboardInterrupt):
+        assert (r.exit_code, r.stderr) == (130, f"interrupted: '{out}' is as it was\n")
+    else:
+        assert r.exit_code == 1 and isinstance(r.exception, RuntimeError)
     assert len(calls) == 12 and not out.exists()  # it created the folder, so it removes it
     monkeypatch.setattr(prep, "_encode", real)
     assert invoke([*args[:4], "--tokenizer", "bpe:300", "--workers", "1"]).exit_code == 0
     before = snapshot(out)
     calls.clear()
     monkeypatch.setattr(prep, "_encode", failing)
-    assert CliRunner().invoke(cli, args).exit_code == 1
+    assert CliRunner().invoke(cli, args).exit_code in (1, 130)
     assert len(calls) == 12 and snapshot(out) == before  # an existing folder keeps its old shards and manifest, whole
 
 
@@ -313,6 +318,19 @@ def test_a_crash_while_moving_files_in_leaves_no_manifest_that_lies(texts, tmp_p
     assert not (out / mf.NAME).exists() and not list(out.glob(".prepare-*"))
     r = invoke([*base, "--shard-tokens", "300000"])
     _refused(r, f"`--out` '{out}' is not empty and has no manifest.json")
+
+
+def test_the_staging_folder_of_a_killed_prepare_is_cleared_by_the_next(texts, tmp_path):
+    out = tmp_path / "out"
+    args = ["prepare", str(texts / "unicode.txt"), "--out", str(out), "--workers", "1"]
+    assert invoke(args).exit_code == 0
+    dead = out / ".prepare-999999999"  # no such process
+    (dead / "train").mkdir(parents=True)
+    (dead / "train" / "train_000000.bin").write_bytes(b"half")
+    alive = out / f".prepare-{os.getpid()}"  # a prepare still running: left alone
+    alive.mkdir()
+    assert "is up to date" in invoke(args).stdout
+    assert not dead.exists() and alive.is_dir()
 
 
 # -- the tokenizers that need a library or a cache

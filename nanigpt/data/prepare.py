@@ -658,7 +658,11 @@ def prepare_command(sources: tuple[str, ...], out: Path, **options: Any) -> None
     """The CLI's `prepare`: run it, then say what was written and how to train on it."""
     import click
 
-    r = prepare(sources, out, **options)
+    try:
+        r = prepare(sources, out, **options)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: {str(out)!r} is as it was", err=True)
+        sys.exit(130)
     m, tok = r.manifest, r.manifest.tokenizer
     where = str(out)
     if r.up_to_date:
