@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+import xxhash
 
 from nanigpt.conf._errors import ConfigError
 
@@ -27,7 +28,7 @@ VERSION = 1
 
 
 class _Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    pass
+    """The options of every manifest struct, stated once (msgspec passes them on to subclasses)."""
 
 
 class SourceEntry(_Record):
@@ -115,10 +116,10 @@ def find(location: Path) -> Path | None:
     return None
 
 
-def tokenizer_payload(path: Path, m: Manifest) -> dict[str, Any]:
-    """The manifest's tokenizer record with its file's text: what a checkpoint carries for `sample`."""
-    from nanigpt.data.tokenizers import fingerprint
-
+def tokenizer_payload(path: Path) -> dict[str, Any]:
+    """The tokenizer record of the manifest at `path`, with its file's text: what a checkpoint
+    carries for `sample` (ConfigError if the file is missing or changed)."""
+    m, _ = read(path)
     record = msgspec.to_builtins(m.tokenizer)
     if m.tokenizer.file is None:
         return {**record, "text": None}
@@ -128,7 +129,7 @@ def tokenizer_payload(path: Path, m: Manifest) -> dict[str, Any]:
     except OSError:
         raise ConfigError(f"the tokenizer file {str(f)!r} that {str(path)!r} lists is missing",
                           suggestion="prepare the folder again with `nanigpt prepare`") from None
-    if fingerprint(data) != m.tokenizer.fingerprint:
+    if xxhash.xxh3_128_hexdigest(data) != m.tokenizer.fingerprint:
         raise ConfigError(f"the tokenizer file {str(f)!r} changed since {str(path)!r} was written",
                           suggestion="prepare the folder again with `nanigpt prepare`")
     return {**record, "text": data.decode("utf-8")}

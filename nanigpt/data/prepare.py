@@ -387,9 +387,9 @@ def _commit(out: Path, stage: Path, old: mf.Manifest | None, files: list[str]) -
         os.replace(stage / rel, out / rel)
     for sub in {Path(rel).parent for rel in files} | {Path(".")}:
         fsync_dir(out / sub)
-    for sub in ("train", "val"):
+    for split in ("train", "val"):
         with contextlib.suppress(OSError):  # an old split folder that is now empty
-            (out / sub).rmdir()
+            (out / split).rmdir()
     os.replace(stage / mf.NAME, out / mf.NAME)
     fsync_dir(out)
 

@@ -8,14 +8,12 @@ hash their manifest first, so the fingerprint also covers their sources, tokeniz
 
 from __future__ import annotations
 
-import sys
-
 import torch
 import xxhash
 
 from nanigpt.conf._errors import ConfigError
-from nanigpt.data.config import BuiltinData, ShardData, TextData
 from nanigpt.data import manifest as mf
+from nanigpt.data.config import BuiltinData, ShardData, TextData
 from nanigpt.data.files import Files, check_context, shard_files, shard_tokenizer, text_files, val_start
 from nanigpt.data.shards import ITEMSIZE
 from nanigpt.data.tokens import Split, TokenData
@@ -136,8 +134,8 @@ def load_shards(cfg: ShardData, *, block_size: int, seed: int = 0, vocab_size: i
         fingerprint=hasher.hexdigest(),
         description=f"{len(train_files.paths)} shard(s) in {cfg.train} ({_size(nbytes)})",
         # what decodes these ids (`sample`), from the manifest beside them; None: no manifest
-        tokenizer=mf.tokenizer_payload(train_files.manifest, mf.read(train_files.manifest)[0])
-        if tokenizer is not None and train_files.manifest is not None else None,
+        tokenizer=mf.tokenizer_payload(train_files.manifest) if tokenizer is not None and train_files.manifest
+        else None,
     )
     check_context(block_size, "train", data.train.tokens, "data.train", cfg.train)
     check_context(block_size, "val", data.val.tokens, val_field, val_value)
