@@ -179,8 +179,8 @@ def _cut(text: str, at: int, limit: int) -> int | None:
 def pieces(sources: list[Source], split_at: int | None = None) -> Iterator[tuple[bool, str]]:
     """(is_val, piece) for the text of `sources` in order, in pieces of about `PIECE_CHARS` cut by
     `_cut` (or hard, after 4 x PIECE_CHARS without one) and at file ends. With `split_at`, val starts
-    at the first cut at or after that character. The cuts depend on the text alone, not on how it
-    is read, so every run cuts the same pieces. Checks each source is still what `scan` read."""
+    where `_cut` cuts searching from that character. The cuts depend on the text alone, not on how
+    it is read, so every run cuts the same pieces. Checks each source is still what `scan` read."""
     pos, val = 0, split_at is not None and split_at <= 0  # characters before `buf`; in val yet?
     window = 4 * PIECE_CHARS
     for src in sources:
@@ -189,8 +189,8 @@ def pieces(sources: list[Source], split_at: int | None = None) -> Iterator[tuple
         buf, ended = "", False
         while True:
             target = PIECE_CHARS
-            if split_at is not None and not val:
-                target = min(target, split_at - pos)  # > 0: the split has not been passed yet
+            if split_at is not None and not val and split_at - pos <= PIECE_CHARS + window:
+                target = split_at - pos  # the next cut is the split's, searched from the mark itself
             while not ended and len(buf) <= target + window:
                 block = next(blocks, None)
                 if block is None:
