@@ -288,6 +288,8 @@ def train_speed(steps: int, rounds: int, threads: int, command: str) -> str:
                 gather[name].append(g["us"])
     t16, t32 = statistics.median(runs["uint16"]), statistics.median(runs["uint32"])
     g16, g32 = statistics.median(gather["uint16"]), statistics.median(gather["uint32"])
+    # per round, uint32 over uint16 from the runs side by side: the spread says what noise is
+    pairs = [b / a for a, b in zip(runs["uint16"], runs["uint32"])]
     return "\n".join([
         f"`{command}`: preset:tiny on the built-in corpus prepared with bpe:512, {steps} steps, {threads} thread(s), "
         f"median of {rounds} alternating fresh processes each; {env}",
@@ -296,6 +298,10 @@ def train_speed(steps: int, rounds: int, threads: int, command: str) -> str:
         "|---|---:|---:|---:|---:|",
         f"| uint16 (llm.c v1) | {t16:,.0f} | 1.00x | {g16:.0f} us | 1.00x |",
         f"| uint32 (llm.c v7) | {t32:,.0f} | {t32 / t16:.2f}x | {g32:.0f} us | {g32 / g16:.2f}x time |",
+        "",
+        f"tokens/s per round, uint16: {', '.join(f'{x:,.0f}' for x in runs['uint16'])}; "
+        f"uint32: {', '.join(f'{x:,.0f}' for x in runs['uint32'])}; uint32/uint16 per round: "
+        f"{', '.join(f'{x:.2f}' for x in pairs)}",
     ])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -336,6 +337,17 @@ def test_the_staging_folder_of_a_killed_prepare_is_cleared_by_the_next(texts, tm
 # -- the tokenizers that need a library or a cache
 
 
+@pytest.mark.parametrize("module, tokenizer, extra", [("tokenizers", "bpe:512", "bpe"),
+                                                     ("tiktoken", "tiktoken:gpt2", "tiktoken")])
+def test_a_missing_tokenizer_library_says_how_to_install_it(texts, tmp_path, monkeypatch, module, tokenizer, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    out = tmp_path / "out"
+    r = invoke(["prepare", str(texts / "unicode.txt"), "--out", str(out), "--tokenizer", tokenizer, "--workers", "1"])
+    _refused(r, f"`--tokenizer {tokenizer}` needs the `{module}` package, which is not installed "
+                f"(pip install 'nanigpt[{extra}]'")
+    assert not out.exists()
+
+
 def test_tiktoken_offline_without_its_files_says_where_they_belong(texts, tmp_path):
     import tiktoken.load
 
@@ -526,7 +538,6 @@ def test_shards_that_disagree_with_their_manifest_are_refused_before_training(bp
 
 def test_prepare_loads_neither_torch_nor_another_tokenizer_library_than_its_own(texts, tmp_path):
     import subprocess
-    import sys
 
     script = (
         "import sys\n"

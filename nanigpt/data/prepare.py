@@ -47,7 +47,7 @@ from nanigpt.conf._atomic import atomic_write, fsync_dir
 from nanigpt.conf._errors import ConfigError
 from nanigpt.data import manifest as mf
 from nanigpt.data.shards import MAX_TOKENS, ShardWriter, dtype_for, read_shard
-from nanigpt.data.tokenizers import Codec, Spec, codec_for, fingerprint, from_record, parse_spec
+from nanigpt.data.tokenizers import Codec, Spec, codec_for, fingerprint, from_record, parse_spec, require
 
 PIECE_CHARS = 4096  # what the tokenizer sees at once: small pieces encode faster than long ones
 JOB_CHARS = 1 << 16  # what a worker gets at once: ~50 ms of BPE, so IPC costs nothing by comparison
@@ -512,6 +512,7 @@ def prepare(
     t0 = time.perf_counter()
     err = err if err is not None else sys.stderr
     spec = parse_spec(tokenizer)
+    require(spec)
     fraction, workers = _check_options(spec, val_fraction, val_sources, shard_tokens, workers)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"`--out` {str(out)!r} exists and is not a folder", path="out",

@@ -99,6 +99,14 @@ def _need(module: str, extra: str, what: str) -> Any:
                           suggestion=f"pip install 'nanigpt[{extra}]' (scripts/setup installs it)") from None
 
 
+def require(spec: Spec) -> None:
+    """ConfigError, saying how to install it, if the library `spec` needs is missing."""
+    if spec.kind in ("bpe", "file"):
+        _need("tokenizers", "bpe", f"`{_FLAG} {spec}`")
+    elif spec.kind == "tiktoken":
+        _need("tiktoken", "tiktoken", f"`{_FLAG} {spec}`")
+
+
 @contextlib.contextmanager
 def _sequential() -> Iterator[None]:
     """Hugging Face `tokenizers` on this thread only: `prepare` runs one tokenizing process per core,
@@ -250,7 +258,7 @@ class TiktokenCodec(Codec):
 
 def _hf_bpe(vocab_size: int) -> Any:
     """An untrained byte-level BPE with GPT-2's pre-tokenizer, and its trainer."""
-    hf = _need("tokenizers", "bpe", "`--tokenizer bpe:...`")
+    hf = _need("tokenizers", "bpe", "`--tokenizer bpe:VOCAB`")
     tok = hf.Tokenizer(hf.models.BPE())
     # No normalizer and no prefix space: decode(encode(text)) == text for any text.
     tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
