@@ -1,4 +1,4 @@
-"""The `nanigpt` command line: train, show, diff, runs, presets, patches, fields, sample.
+"""The `nanigpt` command line: train, show, diff, runs, presets, patches, fields, sample, prepare.
 
 Start-up cost is part of the interface (`show`, `diff` and completion run interactively), so
 this module imports click alone; each command imports what it needs when it runs, and only
@@ -322,6 +322,41 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
     run_dir.config_dict()
     text = sample_text(run_dir, prompt, tokens, temperature, top_k, seed, device)
     click.echo(text)
+
+
+@cli.command(context_settings=_CONTEXT, short_help="Tokenize text files into token shards (llm.c's .bin format).")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write: train/ and val/ shards, the tokenizer, manifest.json.")
+@click.option("--tokenizer", default="byte", show_default=True, metavar="KIND",
+              help="byte, bpe:VOCAB (learned here from the train text), file:PATH (a Hugging Face "
+                   "tokenizer.json) or tiktoken:NAME (from TIKTOKEN_CACHE_DIR; nothing is downloaded).")
+@click.option("--val-fraction", type=float, default=None, metavar="F",
+              help="Val is the tail F of the text (default 0.1; 0: no val split).")
+@click.option("--val", "val_sources", multiple=True, metavar="SOURCE", help="Val from these sources instead (repeatable).")
+@click.option("--shard-tokens", type=int, default=100_000_000, show_default=True, metavar="N",
+              help="Tokens per shard (the last one holds the rest).")
+@click.option("--workers", type=int, default=None, metavar="N", help="Tokenizing processes (default: one per core).")
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
+def prepare(sources: tuple[str, ...], out: Path, tokenizer: str, val_fraction: float | None,
+            val_sources: tuple[str, ...], shard_tokens: int, workers: int | None, progress: bool | None) -> None:
+    """Tokenize text into token shards that `train` reads (data=shards), with the tokenizer and a
+    manifest.json beside them. SOURCE is a text file, a folder (its *.txt files) or a quoted glob
+    ('corpus/**/*.md'); files are read in the order given, each folder's and glob's sorted by name.
+
+    Streams with bounded memory and tokenizes on every core. The same sources and options again
+    do nothing; an --out that holds shards of other sources is refused. Nothing is downloaded.
+
+    \b
+    Examples:
+      nanigpt prepare corpus/ --out data/mine --tokenizer bpe:8192
+      nanigpt prepare book.txt --out data/gpt2 --tokenizer tiktoken:gpt2 --val-fraction 0.005
+      nanigpt train preset:gpt2 data.train=data/gpt2/train data.val=data/gpt2/val
+    """
+    from nanigpt.data.prepare import prepare_command
+
+    prepare_command(sources, out, tokenizer=tokenizer, val_fraction=val_fraction, val_sources=val_sources,
+                    shard_tokens=shard_tokens, workers=workers, progress=progress)
 
 
 def main() -> None:

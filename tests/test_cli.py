@@ -54,6 +54,7 @@ def test_top_level_help_lists_every_command(runs):
         "  diff     Field-by-field difference of two runs or specs.\n"
         "  fields   The config fields: type, default, description.\n"
         "  patches  The patches (+NAME).\n"
+        "  prepare  Tokenize text files into token shards (llm.c's .bin format).\n"
         "  presets  The presets (preset:NAME).\n"
         "  runs     The runs, newest first.\n"
         "  sample   Text generated from a trained run.\n"

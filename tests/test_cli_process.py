@@ -51,6 +51,7 @@ _NO_TORCH = textwrap.dedent(
         ["--help"], ["show", a], ["show", a, "--blame", "--json"], ["show", "preset:tiny", "+large"],
         ["diff", a, b], ["diff", a, "preset:tiny +large", "--tokens"], ["runs"], ["runs", "--json"],
         ["presets"], ["patches"], ["fields"], ["fields", "optim"], ["train", "--help"], ["sample", "--help"],
+        ["prepare", "--help"],
     ]
     for args in commands:
         try:
@@ -58,12 +59,14 @@ _NO_TORCH = textwrap.dedent(
         except SystemExit:
             pass
         assert "torch" not in sys.modules, f"{args} imported torch"
+        # nor prepare's libraries, which would slow every start-up too
+        assert not {"tokenizers", "tiktoken", "numpy"} & set(sys.modules), f"{args} imported a heavy library"
     os.environ.update(_NANIGPT_COMPLETE="bash_complete", COMP_LINE_HEAD="nanigpt train preset:tiny model.n_")
     try:
         cli.main([], prog_name="nanigpt")
     except SystemExit:
         pass
-    assert "torch" not in sys.modules, "completion imported torch"
+    assert not {"torch", "tokenizers", "tiktoken", "numpy"} & set(sys.modules), "completion imported a heavy library"
     print("torch-free", file=sys.stderr)
     """
 )

@@ -26,7 +26,7 @@ class TextData(Config, tag="text"):
 
 
 class ShardData(Config, tag="shards"):
-    """Pre-tokenized uint16 `.bin` token shards, memory-mapped."""
+    """Token shards, memory-mapped: llm.c's `.bin` (as `nanigpt prepare` writes them) or headerless uint16."""
 
     train: Annotated[str, Meta(min_length=1, description="a .bin shard, or a folder of them, for training")]
     val: Annotated[

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from nanigpt.conf import ConfigError
+from nanigpt.data import manifest as mf
 from nanigpt.data.config import TextData
-
-TOKEN_BYTES = 2  # shards hold uint16 token ids
+from nanigpt.data.shards import Shard, read_shard
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,16 @@ class Files:
 
     field: str  # the config path that named them, for error messages
     paths: tuple[Path, ...]
+    shards: tuple[Shard, ...] = ()  # a shard source's layout of each file (header, dtype, tokens)
+    manifest: Path | None = None  # the `nanigpt prepare` manifest that lists these shards
 
     @property
     def nbytes(self) -> int:
         return sum(p.stat().st_size for p in self.paths)
+
+    @property
+    def tokens(self) -> int:
+        return sum(s.tokens for s in self.shards)
 
 
 def _missing(field: str, value: str, path: Path, what: str) -> NoReturn:
@@ -70,36 +76,84 @@ def text_files(cfg: TextData) -> Files:
 
 
 def shard_files(location: str, field: str) -> Files:
-    """A `.bin` shard, or a folder's `*.bin` shards sorted by name; checks each is whole uint16s."""
+    """A `.bin` shard, or a folder's `*.bin` shards sorted by name, with each one's layout (llm.c's
+    header, or a headerless uint16 file); checked against the manifest beside them, if any."""
     path = Path(location).expanduser()
     if path.is_file():
         paths: tuple[Path, ...] = (path,)
     elif path.is_dir():
         paths = tuple(sorted((p for p in path.glob("*.bin") if p.is_file()), key=lambda p: str(p)))
         if not paths:
+            prepared = (path / mf.NAME).is_file()
             raise ConfigError(
                 f"`{field}`={location!r} is a folder with no `.bin` shard in it",
                 path=field,
-                suggestion="write uint16 token ids to files named *.bin",
+                suggestion=f"point it at {location.rstrip('/')}/train (and data.val at .../val): "
+                "`nanigpt prepare` writes each split in its own folder" if prepared
+                else "write token shards to files named *.bin (`nanigpt prepare` makes them from text)",
             )
     else:
         _missing(field, location, path, "give a .bin shard or a folder of them")
-    for p in paths:
-        size = p.stat().st_size
-        if size % TOKEN_BYTES:
-            raise ConfigError(
-                f"shard {str(p)!r} of `{field}` is {size} bytes, not a whole number of uint16 tokens",
-                path=field,
-                suggestion="shards are raw little-endian uint16 arrays; the file may be truncated",
-            )
-    files = Files(field, paths)
-    if files.nbytes == 0:
+    found = mf.find(path)
+    shards = tuple(read_shard(p, field, headered=found is not None) for p in paths)
+    files = Files(field, paths, shards, found)
+    if files.tokens == 0:
         raise ConfigError(
             f"`{field}`={location!r} holds no tokens (its shards are empty)",
             path=field,
             suggestion="point it at non-empty shards",
         )
+    if found is not None:
+        _check_listed(files, found, path.is_dir())
     return files
+
+
+def _check_listed(files: Files, found: Path, whole_folder: bool) -> None:
+    """The shards must be the ones `found` lists, with the token counts it lists."""
+    m, _ = mf.read(found)
+    listed = {(found.parent / s.file).resolve(): s for s in m.shards()}
+    for shard in files.shards:
+        entry = listed.get(shard.path.resolve())
+        if entry is None:
+            raise ConfigError(
+                f"shard {str(shard.path)!r} of `{files.field}` is not listed in {str(found)!r}, which describes "
+                "the shards of its folder", path=files.field,
+                suggestion="remove the stray shard, or prepare the folder again with `nanigpt prepare`",
+            )
+        if entry.tokens != shard.tokens or shard.dtype != m.dtype:
+            raise ConfigError(
+                f"shard {str(shard.path)!r} of `{files.field}` holds {shard.tokens:,} {shard.dtype} tokens; "
+                f"{str(found)!r} says {entry.tokens:,} {m.dtype}", path=files.field,
+                suggestion="prepare the folder again with `nanigpt prepare`",
+            )
+    if whole_folder:
+        folder = files.paths[0].parent.resolve()
+        have = {s.path.resolve() for s in files.shards}
+        missing = [e.file for p, e in listed.items() if p.parent == folder and p not in have]
+        if missing:
+            raise ConfigError(
+                f"`{files.field}` lacks {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                + f", listed in {str(found)!r}", path=files.field,
+                suggestion="copy the folder again whole, or prepare it again with `nanigpt prepare`",
+            )
+
+
+def shard_tokenizer(train: Files, val: Files | None) -> mf.TokenizerEntry | None:
+    """The tokenizer the shards were prepared with (None for shards without a manifest); train and
+    val must share it."""
+    if train.manifest is None and (val is None or val.manifest is None):
+        return None
+    tok = {f.field: (mf.read(f.manifest)[0].tokenizer if f.manifest else None) for f in (train, val) if f}
+    first = tok[train.field]
+    for field, t in tok.items():
+        if t is None or first is None or t.fingerprint != first.fingerprint:
+            names = {k: f"{v.spec} ({v.fingerprint[:8]})" if v else "unknown (no manifest.json)" for k, v in tok.items()}
+            raise ConfigError(
+                "`data.train` and `data.val` were tokenized differently: "
+                + ", ".join(f"`{k}` by {v}" for k, v in names.items()), path=field,
+                suggestion="prepare train and val together with `nanigpt prepare` (--val-fraction or --val)",
+            )
+    return first
 
 
 def val_start(n_tokens: int, val_fraction: float) -> int:

@@ -2,22 +2,24 @@
 
 Every source fingerprints the bytes it actually read (xxh3-128 hex). For one stream of bytes
 (a text file, a folder read in name order, the built-in corpus, train-only shards) it is the plain
-xxh3-128 of those bytes, so `xxh128sum file.txt` reproduces it.
+xxh3-128 of those bytes, so `xxh128sum file.txt` reproduces it. Shards that `nanigpt prepare` wrote
+hash their manifest first, so the fingerprint also covers their sources, tokenizer and split.
 """
 
 from __future__ import annotations
-
-import sys
 
 import torch
 import xxhash
 
 from nanigpt.conf import ConfigError
+from nanigpt.data import manifest as mf
 from nanigpt.data.config import BuiltinData, ShardData, TextData
-from nanigpt.data.files import TOKEN_BYTES, Files, check_context, shard_files, text_files, val_start
+from nanigpt.data.files import Files, check_context, shard_files, shard_tokenizer, text_files, val_start
+from nanigpt.data.shards import ITEMSIZE
 from nanigpt.data.tokens import Split, TokenData
 
 _CHUNK = 1 << 24  # bytes per read while hashing shards: bounded memory for any shard size
+_DTYPES = {"uint16": torch.uint16, "uint32": torch.uint32}
 
 
 def _size(nbytes: int) -> str:
@@ -72,17 +74,20 @@ def load_builtin(cfg: BuiltinData, *, block_size: int, seed: int = 0) -> TokenDa
 
 
 def _map(files: Files, hasher: xxhash.xxh3_128) -> list[torch.Tensor]:
-    """Memory-map each shard (private, read-only use) and feed its bytes to `hasher`."""
-    if sys.byteorder != "little":  # shards are little-endian uint16, as numpy's tofile writes them here
-        raise ConfigError("token shards are little-endian; this machine is big-endian", path=files.field)
+    """Memory-map each shard's tokens (private, read-only use) and feed its bytes to `hasher`:
+    the manifest's first, if the shards have one."""
+    if files.manifest is not None:
+        hasher.update(b"\x00manifest\x00" + files.manifest.read_bytes())
     segments = []
-    for p in files.paths:
-        with open(p, "rb") as f:
+    for shard in files.shards:
+        with open(shard.path, "rb") as f:
             while chunk := f.read(_CHUNK):
                 hasher.update(chunk)
-        n = p.stat().st_size // TOKEN_BYTES
+        item = ITEMSIZE[shard.dtype]
         # shared=False maps the file copy-on-write: nothing we do can write to the user's shard.
-        segments.append(torch.from_file(str(p), shared=False, size=n, dtype=torch.uint16))
+        whole = torch.from_file(str(shard.path), shared=False, size=shard.offset // item + shard.tokens,
+                                dtype=_DTYPES[shard.dtype])
+        segments.append(whole[shard.offset // item :])  # past llm.c's header, if there is one
     return segments
 
 
@@ -103,10 +108,12 @@ def _cut(segments: list[torch.Tensor], at: int) -> tuple[list[torch.Tensor], lis
 
 
 def load_shards(cfg: ShardData, *, block_size: int, seed: int = 0, vocab_size: int | None = None) -> TokenData:
-    """Pre-tokenized uint16 shards, memory-mapped; val is `cfg.val`'s shards or the tail of train."""
+    """Token shards, memory-mapped; val is `cfg.val`'s shards or the tail of train."""
     hasher = xxhash.xxh3_128()
     train_files = shard_files(cfg.train, "data.train")
     train = _map(train_files, hasher)
+    val_files = shard_files(cfg.val, "data.val") if cfg.val is not None else None
+    tokenizer = shard_tokenizer(train_files, val_files)
     if cfg.val is None:
         total = sum(s.numel() for s in train)
         train, val = _cut(train, val_start(total, cfg.val_fraction))
@@ -115,7 +122,7 @@ def load_shards(cfg: ShardData, *, block_size: int, seed: int = 0, vocab_size: i
     else:
         # Mark where train ends, so moving bytes from the train to the val shards changes the fingerprint.
         hasher.update(b"\x00val\x00" + train_files.nbytes.to_bytes(8, "little"))
-        val_files = shard_files(cfg.val, "data.val")
+        assert val_files is not None
         val = _map(val_files, hasher)
         val_field, val_value = "data.val", cfg.val
         nbytes = train_files.nbytes + val_files.nbytes
@@ -126,6 +133,9 @@ def load_shards(cfg: ShardData, *, block_size: int, seed: int = 0, vocab_size: i
         seed=seed,
         fingerprint=hasher.hexdigest(),
         description=f"{len(train_files.paths)} shard(s) in {cfg.train} ({_size(nbytes)})",
+        # what decodes these ids (`sample`), from the manifest beside them; None: no manifest
+        tokenizer=mf.tokenizer_payload(train_files.manifest) if tokenizer is not None and train_files.manifest
+        else None,
     )
     check_context(block_size, "train", data.train.tokens, "data.train", cfg.train)
     check_context(block_size, "val", data.val.tokens, val_field, val_value)

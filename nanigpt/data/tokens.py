@@ -95,6 +95,9 @@ class TokenData:
     seed: int
     fingerprint: str  # xxh3-128 hex of the bytes read
     description: str  # what was read, for logs: "tinyshakespeare.txt (1.1 MB)"
+    # shards prepared by `nanigpt prepare`: their tokenizer's manifest record and file text, which
+    # checkpoints carry for `sample`; None: bytes (text, builtin) or shards of unknown origin
+    tokenizer: dict | None = None
 
     def _random(self, split: Split, stream: str, k: int, sequences: int, rank: int, world_size: int):
         T = self.block_size

@@ -430,7 +430,8 @@ def train(
                     "config": canonical,
                     "step": done,
                     # Batch k depends on (seed, k) only, so the next step is the whole data position.
-                    "data": {"fingerprint": data.fingerprint, "next_batch": done},
+                    "data": {"fingerprint": data.fingerprint, "next_batch": done,
+                             "tokenizer": data.tokenizer},  # what `sample` decodes with
                     "elapsed_s": elapsed_before + time.perf_counter() - t_loop,
                     "last": last,
                 }

@@ -15,7 +15,7 @@ from nanigpt.conf import ConfigError
 from nanigpt.training import profiling
 from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import Muon
-from nanigpt.data.files import TOKEN_BYTES, check_context, shard_files, text_files, val_start
+from nanigpt.data.files import check_context, shard_files, shard_tokenizer, text_files, val_start
 
 if TYPE_CHECKING:  # nanigpt.config imports this package (for TrainConfig): no import cycle at run time
     from nanigpt.config import RunConfig
@@ -70,8 +70,9 @@ def micro_batch_for(cfg: RunConfig, rt: RuntimeOptions, world_size: int) -> int:
 
 
 def check_data(cfg: RunConfig) -> None:
-    """Raise `ConfigError` if `cfg`'s data is missing, not readable as configured, or smaller than
-    one context per split. Reads sizes (stat), never the data itself (the built-in corpus aside)."""
+    """Raise `ConfigError` if `cfg`'s data is missing, not readable as configured, smaller than one
+    context per split, or tokenized with more ids than `model.vocab_size` holds. Reads sizes, shard
+    headers and manifests, never the data itself (the built-in corpus aside)."""
     data, T = cfg.data, cfg.model.block_size
     if isinstance(data, TextData):
         n = text_files(data).nbytes
@@ -79,15 +80,25 @@ def check_data(cfg: RunConfig) -> None:
         check_context(T, "train", cut, "data.path", data.path)
         check_context(T, "val", n - cut, "data.path", data.path)
     elif isinstance(data, ShardData):
-        n = shard_files(data.train, "data.train").nbytes // TOKEN_BYTES
+        train = shard_files(data.train, "data.train")
+        n = train.tokens
         if data.val is None:
             cut = val_start(n, data.val_fraction)
             check_context(T, "train", cut, "data.train", data.train)
             check_context(T, "val", n - cut, "data.train", data.train)
+            val = None
         else:
             check_context(T, "train", n, "data.train", data.train)
-            nv = shard_files(data.val, "data.val").nbytes // TOKEN_BYTES
-            check_context(T, "val", nv, "data.val", data.val)
+            val = shard_files(data.val, "data.val")
+            check_context(T, "val", val.tokens, "data.val", data.val)
+        tok = shard_tokenizer(train, val)
+        if tok is not None and cfg.model.vocab_size < tok.vocab_size:
+            raise ConfigError(
+                f"`model.vocab_size`={cfg.model.vocab_size} is smaller than the vocabulary of {tok.vocab_size} "
+                f"of the {tok.spec} tokenizer that `data.train`={data.train!r} was prepared with",
+                path="model.vocab_size",
+                suggestion=f"set model.vocab_size={tok.vocab_size} or larger (a multiple of 64 is faster)",
+            )
     else:
         from nanigpt.data.corpus import read_builtin  # torch-free; cached, so training reads it once
 

@@ -34,8 +34,9 @@ def check_args(tokens: int, temperature: float, top_k: int | None) -> None:
         raise ConfigError(f"`--top-k`={top_k} must be >= 1", path="top_k", suggestion="omit it to keep every token")
 
 
-def load_model(run: RunFiles, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int]:
-    """(config, model in eval mode, step) from `run`'s newest checkpoint."""
+def load_model(run: RunFiles, device: torch.device) -> tuple[RunConfig, torch.nn.Module, int, dict | None]:
+    """(config, model in eval mode, step, tokenizer) from `run`'s newest checkpoint; the tokenizer is
+    the record of the one its shards were prepared with (None: bytes, or shards of unknown origin)."""
     from nanigpt.builders import build
     from nanigpt.training import checkpoint as ckpt
 
@@ -62,7 +63,7 @@ def load_model(run: RunFiles, device: torch.device) -> tuple[RunConfig, torch.nn
     else:
         model.load_state_dict(found.meta["model"])
     model.eval()
-    return cfg, model, found.step
+    return cfg, model, found.step, (found.meta.get("data") or {}).get("tokenizer")
 
 
 def sample(
@@ -74,7 +75,8 @@ def sample(
     seed: int = 0,
     device: str = "auto",
 ) -> str:
-    """The prompt followed by `tokens` sampled bytes, decoded as UTF-8 (bad bytes become U+FFFD).
+    """The prompt followed by `tokens` sampled tokens, decoded with the run's tokenizer: bytes for
+    text data, the tokenizer its shards were prepared with otherwise (invalid UTF-8 becomes U+FFFD).
 
     The same run, prompt, settings and seed give the same text on the same device.
     """
@@ -85,14 +87,25 @@ def sample(
 
     check_args(tokens, temperature, top_k)
     dev = pick_device(device)
-    cfg, model, _ = load_model(run, dev)
-    if isinstance(cfg.data, ShardData):
+    cfg, model, _, record = load_model(run, dev)
+    if record is not None:
+        from nanigpt.data.tokenizers import from_record
+
+        text = record.get("text")
+        codec = from_record(record, text.encode("utf-8") if text is not None else None)
+        ids = torch.from_numpy(codec.encode([prompt or _EMPTY_PROMPT]).astype("int64"))
+        decode_new = codec.decode
+    elif isinstance(cfg.data, ShardData):
         raise ConfigError(
-            f"run {short_hash(run.hash)} trained on token shards, whose ids naniGPT cannot turn back into text",
+            f"run {short_hash(run.hash)} trained on token shards with no manifest.json beside them, so naniGPT "
+            "does not know the tokenizer that turns their ids back into text",
             path="data",
-            suggestion="sample runs trained on text (data=text or data=builtin)",
+            suggestion="make shards with `nanigpt prepare`, which records their tokenizer, or sample runs "
+            "trained on text (data=text or data=builtin)",
         )
-    start = encode(prompt or _EMPTY_PROMPT).long()[None].to(dev)  # (1, T)
+    else:
+        ids, decode_new = encode(prompt or _EMPTY_PROMPT).long(), decode
+    start = ids[None].to(dev)  # (1, T)
     g = torch.Generator(device=dev).manual_seed(seed)
     out = model.generate(start, tokens, temperature=temperature, top_k=top_k, generator=g)
-    return prompt + decode(out[0, start.size(1) :].cpu())
+    return prompt + decode_new(out[0, start.size(1) :].cpu().tolist())
