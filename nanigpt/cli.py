@@ -353,7 +353,7 @@ def prepare(sources: tuple[str, ...], out: Path, tokenizer: str, val_fraction: f
       nanigpt prepare book.txt --out data/gpt2 --tokenizer tiktoken:gpt2 --val-fraction 0.005
       nanigpt train preset:gpt2 data.train=data/gpt2/train data.val=data/gpt2/val
     """
-    from nanigpt.data.prepare import prepare_command
+    from nanigpt._cli_prepare import prepare_command
 
     prepare_command(sources, out, tokenizer=tokenizer, val_fraction=val_fraction, val_sources=val_sources,
                     shard_tokens=shard_tokens, workers=workers, progress=progress)

@@ -24,7 +24,8 @@ LAYERS = [
     ("builders", ["nanigpt.builders"]),
     ("training", ["nanigpt.training"]),
     ("store", ["nanigpt.store"]),
-    ("cli", ["nanigpt.cli", "nanigpt._cli_complete", "nanigpt._cli_train", "nanigpt._cli_view", "nanigpt.__main__"]),
+    ("cli", ["nanigpt.cli", "nanigpt._cli_complete", "nanigpt._cli_prepare", "nanigpt._cli_train", "nanigpt._cli_view",
+             "nanigpt.__main__"]),
     ("face", ["nanigpt"]),
 ]
 
@@ -76,6 +77,17 @@ def test_imports_point_down_only():
             if layer_of(target) > layer_of(name):
                 wrong.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})")
     assert not wrong, "\n".join(wrong)
+
+
+def test_only_the_cli_speaks_click():
+    # below the command line, code returns values and raises naniGPT's errors; printing and exit
+    # codes are the CLI's
+    mods = modules()
+    users = sorted(n for n, p in mods.items() if layer_of(n) < 6 and "click" in {
+        a.name.split(".")[0] for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.Import)
+        for a in node.names} | {(node.module or "").split(".")[0] for node in ast.walk(ast.parse(p.read_text()))
+                                if isinstance(node, ast.ImportFrom)})
+    assert users == []
 
 
 def test_only_the_cli_imports_the_top_level_face():
