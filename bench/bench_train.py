@@ -403,7 +403,8 @@ def memory(threads: int, steps: tuple[int, ...] = (20, 200)) -> str:
 def _median_step_ms(flags: tuple[str, ...], threads: int, steps: int, skip: range) -> float:
     """Median ms/step of preset:small (1,024 tokens a step) past its first 10 steps, leaving out
     the steps in `skip`, from each step's tokens_per_s in metrics.jsonl; a fresh process."""
-    spec = ["preset:small", f"train.steps={steps}", "eval.interval=0", "eval.full_at_end=false", "eval.batches=1"]
+    spec = ["preset:small", f"train.steps={steps}", "schedule.warmup_steps=10", "eval.interval=0",
+            "eval.full_at_end=false", "eval.batches=1"]
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run([PY, "-m", "nanigpt", "train", *spec, *flags, "--runs-dir", tmp, "--no-progress",
                                "--checkpoint-every", "0"], env={**_env(threads), "WANDB_SILENT": "true"},
