@@ -130,12 +130,12 @@ def checkout_files() -> list[str]:
     return [p for p in out.decode().split("\0") if p and os.path.lexists(REPO / p)]
 
 
-def make_copy(dest: Path, files: list[str]) -> Path:
-    """A copy of the checkout at dest/repo, beside a link to the checkout's ../shared (the tests
-    read the sample text from there)."""
+def make_copy(source: Path, files: list[str], dest: Path) -> Path:
+    """A copy of `files` of `source` at dest/repo, beside a link to the checkout's ../shared (the
+    tests read the sample text from there)."""
     repo = dest / "repo"
     for rel in files:
-        src, dst = REPO / rel, repo / rel
+        src, dst = source / rel, repo / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_symlink():
             os.symlink(os.readlink(src), dst)
@@ -191,14 +191,15 @@ def test_files(root: Path = REPO) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in (root / "tests").glob("test_*.py"))
 
 
-def run_mutant(m: Mutant | None, files: list[str], base: Path, slot: Path, timeout: float, keep: bool) -> Result:
-    """Apply `m` (None: no mutant, the baseline) in a fresh copy and run the suite on it."""
+def run_mutant(m: Mutant | None, snapshot: Path, files: list[str], base: Path, slot: Path, timeout: float,
+               keep: bool) -> Result:
+    """Apply `m` (None: no mutant, the baseline) in a fresh copy of `snapshot` and run the suite."""
     t0 = time.monotonic()
     dest = Path(tempfile.mkdtemp(prefix=f"{m.id if m else 'baseline'}-", dir=base))
     try:
-        repo = make_copy(dest, files)
+        repo = make_copy(snapshot, files, dest)
         if m is not None:
-            (repo / m.file).write_text(mutated_source(m, REPO))
+            (repo / m.file).write_text(mutated_source(m, snapshot))
         env = env_for(repo, slot)
         check_import(repo, env)
         first = list(m.tests) if m is not None else []
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
 
     files = checkout_files()
     base = Path(tempfile.mkdtemp(prefix="nanigpt-mutation-"))
+    # Every mutant starts from this one snapshot: edits to the checkout during a run change nothing.
+    snapshot = make_copy(REPO, files, base / "snapshot")
     lock = threading.Lock()
     slots = [base / f"mypy-cache-{i}" for i in range(max(1, args.jobs))]
     free = list(slots)
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(mutants)} mutants, {args.jobs} at a time, scratch copies in {base}", flush=True)
     try:
         if args.baseline if args.baseline is not None else not args.only:
-            b = run_mutant(None, files, base, slots[0], args.timeout, args.keep)
+            b = run_mutant(None, snapshot, files, base, slots[0], args.timeout, args.keep)
             print(f"baseline (no mutant): {b.outcome}, {b.seconds:.0f} s {b.detail}", flush=True)
             if b.outcome != "survived":
                 print("Error: the unmutated suite does not pass in a scratch copy; every mutant would "
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 slot = free.pop()
             try:
                 try:
-                    r = run_mutant(m, files, base, slot, args.timeout, args.keep)
+                    r = run_mutant(m, snapshot, files, base, slot, args.timeout, args.keep)
                 except Exception as e:  # a broken copy, not a verdict on the mutant
                     r = Result(m, "error", 0.0, f"{type(e).__name__}: {e}")
             finally:
