@@ -36,7 +36,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LIST = REPO / "scripts" / "mutants.toml"
-PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "_mutation_failures"]
+# A pytest plugin, written beside each scratch copy: it records the node id of each failure, so a
+# kill can be confirmed by running that one test again.
+PLUGIN = """\
+import os
+
+
+def _note(report):
+    if report.failed:
+        with open(os.environ["MUTATION_FAILURES"], "a") as f:
+            f.write(report.nodeid + "\\n")
+
+
+pytest_runtest_logreport = pytest_collectreport = _note
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,8 +162,10 @@ def make_copy(source: Path, files: list[str], dest: Path) -> Path:
 
 
 def env_for(repo: Path, mypy_cache: Path) -> dict[str, str]:
+    """The copy first on the path, then the plugin beside it."""
+    (repo.parent / "_mutation_failures.py").write_text(PLUGIN)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(repo), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), str(repo.parent), *filter(None, [env.get("PYTHONPATH")])])
     env["MYPY_CACHE_DIR"] = str(mypy_cache)
     return env
 
@@ -163,28 +179,45 @@ def check_import(repo: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"the scratch copy at {repo} imports nanigpt from {origin}, not from itself: {out.stderr}")
 
 
-def run_pytest(repo: Path, env: dict[str, str], files: list[str], timeout: float) -> tuple[str, str]:
-    """('passed' | 'failed' | 'timeout' | 'error', the first failure or the output's tail)."""
-    log = repo.parent / f"pytest-{time.monotonic_ns()}.log"
+def run_pytest(repo: Path, env: dict[str, str], args: list[str], timeout: float) -> tuple[str, str, list[str]]:
+    """('passed' | 'failed' | 'timeout' | 'error', the first failure or the output's tail, the
+    node ids that failed)."""
+    stamp = time.monotonic_ns()
+    log = repo.parent / f"pytest-{stamp}.log"
+    failures = repo.parent / f"failures-{stamp}.txt"
+    env = {**env, "MUTATION_FAILURES": str(failures)}
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, *PYTEST, *files], cwd=repo, env=env, stdout=f,
+        proc = subprocess.Popen([sys.executable, *PYTEST, *args], cwd=repo, env=env, stdout=f,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return "timeout", f"no result after {timeout:.0f} s"
+            return "timeout", f"no result after {timeout:.0f} s", []
         finally:
             if proc.returncode is None:  # interrupted (Ctrl-C): take the whole test run down
                 os.killpg(proc.pid, signal.SIGKILL)
     text = log.read_text(errors="replace")
+    failed = failures.read_text().splitlines() if failures.exists() else []
     if code == 0:
-        return "passed", ""
+        return "passed", "", []
     first = next((ln for ln in text.splitlines() if ln.startswith(("FAILED ", "ERROR "))), None)
-    if code in (1, 2) and first is not None:  # 2: -x stopped on a collection error
-        return "failed", first[:200]
-    return "error", f"pytest exit {code}: " + " | ".join(text.strip().splitlines()[-5:])[-400:]
+    if code in (1, 2) and failed:  # 2: -x stopped on a collection error
+        return "failed", (first or failed[0])[:200], failed
+    return "error", f"pytest exit {code}: " + " | ".join(text.strip().splitlines()[-5:])[-400:], failed
+
+
+def run_phase(repo: Path, env: dict[str, str], files: list[str], timeout: float) -> tuple[str, str]:
+    """Run `files` with -x. A failure counts once the failing test fails again when run alone;
+    if it then passes (a flaky test, or one that fails only after another), the phase runs once
+    more and that verdict stands."""
+    status, detail, failed = run_pytest(repo, env, files, timeout)
+    if status != "failed" or run_pytest(repo, env, failed[:1], timeout)[0] != "passed":
+        return status, detail
+    again, detail2, _ = run_pytest(repo, env, files, timeout)
+    note = f"(first run: {detail}; alone it passed)"
+    return again, f"{detail2} {note}" if again != "passed" else note
 
 
 def test_files(root: Path = REPO) -> list[str]:
@@ -204,15 +237,18 @@ def run_mutant(m: Mutant | None, snapshot: Path, files: list[str], base: Path, s
         check_import(repo, env)
         first = list(m.tests) if m is not None else []
         rest = [t for t in test_files(repo) if t not in first]
+        notes = []
         for phase in (first, rest):
             if not phase:
                 continue
-            status, detail = run_pytest(repo, env, phase, timeout)
+            status, detail = run_phase(repo, env, phase, timeout)
             if status == "failed":
                 return Result(m, "killed", time.monotonic() - t0, detail)  # type: ignore[arg-type]
             if status in ("timeout", "error"):
                 return Result(m, status, time.monotonic() - t0, detail)  # type: ignore[arg-type]
-        return Result(m, "survived", time.monotonic() - t0, "the whole default suite passed")  # type: ignore[arg-type]
+            notes += [detail] if detail else []
+        return Result(m, "survived", time.monotonic() - t0,  # type: ignore[arg-type]
+                      " ".join(["the whole default suite passed", *notes]))
     finally:
         if not keep:
             shutil.rmtree(dest, ignore_errors=True)
