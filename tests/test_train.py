@@ -108,7 +108,9 @@ def test_each_step_draws_new_dropout_masks(text, monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "dropout", spy)
     cfg = tiny(text, model=GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.1))
     train(cfg, RuntimeOptions(), None, out=io.StringIO())
-    per_step = len(masks) // cfg.train.steps  # the embeddings' dropout first, then each block's
+    # the same number of masks at every step (the embeddings' first, then each block's), and none
+    # in the evaluations between them, which run in eval mode
+    per_step = len(masks) // cfg.train.steps
     assert per_step and len(masks) == per_step * cfg.train.steps
     firsts = [masks[k * per_step] for k in range(cfg.train.steps)]
     assert all(not torch.equal(firsts[0], m) for m in firsts[1:])
