@@ -50,6 +50,15 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
     assert ckpt.latest(tmp_path) == tmp_path / "step_00000010.pt"
 
 
+def test_steps_past_eight_digits_are_found_in_step_order(tmp_path):
+    # train.steps goes to 10**9: the name's 8 digits are a minimum width, not the only one
+    for step in (99_999_999, 100_000_000, 123_456_789):
+        ckpt.save(tmp_path, state(step), keep=2)
+    assert ckpt.path_for(tmp_path, 123_456_789).name == "step_123456789.pt"
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [100_000_000, 123_456_789]
+    assert ckpt.latest(tmp_path) == tmp_path / "step_123456789.pt"
+
+
 def test_temp_files_and_strangers_are_never_taken_for_checkpoints(tmp_path):
     (tmp_path / ".step_00000009.pt.123.tmp").write_bytes(b"half a checkpoint")
     (tmp_path / "step_00000011").mkdir()  # a folder without shards is not a sharded checkpoint

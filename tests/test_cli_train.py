@@ -22,8 +22,9 @@ import nanigpt
 from nanigpt import builders
 from nanigpt.store.lifecycle import git_info
 from nanigpt.cli import cli
-from nanigpt.config import resolve
 from nanigpt.atomic import read_jsonl
+from nanigpt.conf import ConfigError
+from nanigpt.config import resolve
 from nanigpt.store.rundir import RunDir, RunStore
 
 VENV_BIN = Path(sys.executable).parent
@@ -194,17 +195,33 @@ def test_a_locked_run_names_its_holder_and_exits_3(runs, text):
     assert run.status()["state"] == "created" and run.attempts() == []
 
 
-def test_a_trainer_refusal_on_a_new_run_leaves_no_trace(runs, text):
+@pytest.fixture
+def refusing_trainer(monkeypatch):
+    """A trainer that refuses the run before its first step (the data changed since its
+    checkpoint, say): the run directory exists and is locked by then."""
+    import nanigpt.training.loop
+
+    def refuse(*args, **kw):
+        raise ConfigError("the data changed", path="data")
+
+    monkeypatch.setattr(nanigpt.training.loop, "train", refuse)
+
+
+def test_a_trainer_refusal_on_a_new_run_leaves_no_trace(runs, text, refusing_trainer):
+    r = invoke(["train", *spec(text)], runs)
+    assert (r.exit_code, r.stderr) == (2, "Error: the data changed\n")
+    assert not runs.exists()
+    # a bad flag is refused before the run directory is made at all
     r = invoke(["train", *spec(text), "--device", "bogus"], runs)
     assert (r.exit_code, r.stderr) == (2, "Error: `--device`='bogus' is not a device (use auto, cpu, cuda, cuda:N or mps)\n")
     assert not runs.exists()
 
 
-def test_a_trainer_refusal_on_an_existing_run_restores_its_status(runs, text):
+def test_a_trainer_refusal_on_an_existing_run_restores_its_status(runs, text, refusing_trainer):
     res = resolve(spec(text))
     run, _ = RunStore(runs).create(res.hash, res.canonical, {"tokens": spec(text), "start": "preset:tiny", "blame": {}})
     before = run.stored_status()
-    r = invoke(["train", *spec(text), "--device", "bogus"], runs)
+    r = invoke(["train", *spec(text)], runs)
     assert r.exit_code == 2
     assert run.stored_status() == before and run.attempts() == []
 
@@ -268,6 +285,22 @@ def test_an_unexpected_failure_keeps_its_traceback(runs, text, monkeypatch, shut
         "train it again to resume from its last checkpoint)"
     )
     assert run.status()["state"] == "failed" and shutdowns == [1]
+
+
+def test_ctrl_c_records_the_run_interrupted_and_exits_130(runs, text, monkeypatch, shutdowns):
+    import nanigpt.training.loop
+
+    def stopped(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nanigpt.training.loop, "train", stopped)
+    r = invoke(["train", *spec(text)], runs)
+    res = resolve(spec(text))
+    run = RunStore(runs).run(res.hash)
+    assert r.exit_code == 130
+    assert r.stderr.splitlines()[-1] == f"interrupted: run {res.short} stopped at step 0; train it again to resume"
+    assert run.status()["state"] == "interrupted" and [a["outcome"] for a in run.attempts()] == ["interrupted"]
+    assert shutdowns == [1]
 
 
 @pytest.mark.slow

@@ -91,6 +91,9 @@ def test_negative_zero_set_by_a_token_or_a_patch_hashes_as_zero():
     # dropout's range [0, 1) admits -0.0; the canonical form makes it 0.0
     r = resolve(["preset:tiny", "dropout=-0.0"])
     assert r.hash == resolve(["preset:tiny", "dropout=0.0"]).hash and b"-0.0" not in r.canonical
+    # over a value that is not zero (tiny's dropout is 0.0: -0.0 == 0.0 there, so nothing changes)
+    r = resolve(["preset:tiny", "optim.weight_decay=-0.0"])
+    assert r.hash == resolve(["preset:tiny", "optim.weight_decay=0.0"]).hash and b"-0.0" not in r.canonical
     neg = Patch(lambda cfg: Lens.from_path(RunConfig, "train.grad_clip").set(cfg, -0.0), name="neg", doc="-0.0")
     reg = Registry.of(*load_registry().presets.values(), neg)
     r = resolve(["preset:tiny", "+neg"], registry=reg)

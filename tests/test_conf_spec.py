@@ -156,6 +156,16 @@ def test_blame_covers_every_leaf_and_names_the_last_token_that_changed_it():
     assert r.blame["train.seed"] == "preset:small"
 
 
+@pytest.mark.parametrize("switch", ["optim=muon", "+muon"])
+def test_blame_after_a_variant_switch_has_the_new_variant_and_keeps_the_start(switch):
+    # A switch changes the set of leaf paths: blame covers the new variant's leaves, and none of
+    # the old one's; the switching token owns them; the leaves it did not touch stay the start's.
+    r = resolve(["preset:tiny", switch])
+    assert set(r.blame) == set(leaf_paths(r.config))
+    assert r.blame["optim.type"] == r.blame["optim.adamw_lr"] == switch
+    assert r.blame["train.seed"] == "preset:tiny"
+
+
 def _outcome(tokens, reg):
     """(hash, blame) of a resolve, or the type and message of its error."""
     try:

@@ -200,6 +200,27 @@ def test_muon_update_is_the_orthogonalized_momentum():
     assert torch.equal(fc.weight.grad, g)  # the gradient itself is left alone
 
 
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_muon_second_step_follows_plain_or_nesterov_momentum(nesterov):
+    # After one step every momentum is a multiple of the gradient; the second step tells them apart.
+    fc = nn.Linear(8, 32, bias=False)
+    g1, g2 = (torch.randn(32, 8, generator=torch.Generator().manual_seed(s)) for s in (1, 2))
+    opt = MuonWithAdamW(
+        [{"kind": "muon", "params": [fc.weight], "lr": 0.1, "momentum": 0.9, "nesterov": nesterov, "ns_steps": 5, "weight_decay": 0.0}]
+    )
+    fc.weight.grad = g1.clone()
+    opt.step()
+    before = fc.weight.detach().clone()
+    fc.weight.grad = g2.clone()
+    opt.step()
+    update = before - fc.weight.detach()
+    buf = 0.9 * (0.1 * g1) + 0.1 * g2  # the EMA of the gradients
+    look_ahead = g2 + 0.9 * (buf - g2)  # Nesterov: the gradient moved toward the EMA
+    want, other = (look_ahead, buf) if nesterov else (buf, look_ahead)
+    assert cosine(update, polar(want)) > 0.98
+    assert cosine(update, polar(want)) > cosine(update, polar(other)) + 0.03
+
+
 def test_muon_orthogonalizes_a_fused_qkv_as_three_matrices():
     model = gpt()
     opt = build(Muon(lr=0.05), model)

@@ -95,6 +95,27 @@ def test_seed_changes_the_run(tmp_path, text):
     assert a.train_loss != b.train_loss
 
 
+def test_each_step_draws_new_dropout_masks(text, monkeypatch):
+    masks = []
+    real = torch.nn.functional.dropout
+
+    def spy(input, p=0.5, training=True, inplace=False):
+        out = real(input, p, training, inplace)
+        if training:
+            masks.append(out == 0)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "dropout", spy)
+    cfg = tiny(text, model=GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.1))
+    train(cfg, RuntimeOptions(), None, out=io.StringIO())
+    # the same number of masks at every step (the embeddings' first, then each block's), and none
+    # in the evaluations between them, which run in eval mode
+    per_step = len(masks) // cfg.train.steps
+    assert per_step and len(masks) == per_step * cfg.train.steps
+    firsts = [masks[k * per_step] for k in range(cfg.train.steps)]
+    assert all(not torch.equal(firsts[0], m) for m in firsts[1:])
+
+
 def test_micro_batches_accumulate_to_the_same_gradient(tmp_path, text):
     cfg = tiny(text)
     whole = make_run(tmp_path / "a", cfg)
