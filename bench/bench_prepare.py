@@ -246,12 +246,13 @@ _GATHER = textwrap.dedent(
     from nanigpt.data.config import ShardData
     from nanigpt.data.sources import load_shards
     d = load_shards(ShardData(train=sys.argv[1] + "/train", val=sys.argv[1] + "/val"), block_size=128)
-    for k in range(50):
-        d.batch(k, 64)
-    t = time.perf_counter()
-    for k in range(2000):
-        d.batch(k, 64)
-    print(json.dumps({"us": (time.perf_counter() - t) / 2000 * 1e6, "dtype": str(d.train.segments[0].dtype)}))
+    best = float("inf")
+    for r in range(15):  # the best of 15 repeats: what the gather costs when nothing else runs
+        t = time.perf_counter()
+        for k in range(200):
+            d.batch(r * 200 + k, 64)
+        best = min(best, (time.perf_counter() - t) / 200 * 1e6)
+    print(json.dumps({"us": best, "dtype": str(d.train.segments[0].dtype)}))
     """
 )
 
@@ -287,17 +288,20 @@ def train_speed(steps: int, rounds: int, threads: int, command: str) -> str:
                 assert g["dtype"] == f"torch.{name}", g
                 gather[name].append(g["us"])
     t16, t32 = statistics.median(runs["uint16"]), statistics.median(runs["uint32"])
-    g16, g32 = statistics.median(gather["uint16"]), statistics.median(gather["uint32"])
+    b16, b32 = max(runs["uint16"]), max(runs["uint32"])
+    g16, g32 = min(gather["uint16"]), min(gather["uint32"])
     # per round, uint32 over uint16 from the runs side by side: the spread says what noise is
     pairs = [b / a for a, b in zip(runs["uint16"], runs["uint32"])]
     return "\n".join([
         f"`{command}`: preset:tiny on the built-in corpus prepared with bpe:512, {steps} steps, {threads} thread(s), "
         f"median of {rounds} alternating fresh processes each; {env}",
         "",
-        "| shards | tokens/s (training) | vs uint16 | batch gather, 64 x 129 tokens | vs uint16 |",
-        "|---|---:|---:|---:|---:|",
-        f"| uint16 (llm.c v1) | {t16:,.0f} | 1.00x | {g16:.0f} us | 1.00x |",
-        f"| uint32 (llm.c v7) | {t32:,.0f} | {t32 / t16:.2f}x | {g32:.0f} us | {g32 / g16:.2f}x time |",
+        "| shards | tokens/s, median | vs uint16 | tokens/s, best round | vs uint16 | batch gather, 64 x 129, "
+        "best | vs uint16 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| uint16 (llm.c v1) | {t16:,.0f} | 1.00x | {b16:,.0f} | 1.00x | {g16:.0f} us | 1.00x |",
+        f"| uint32 (llm.c v7) | {t32:,.0f} | {t32 / t16:.2f}x | {b32:,.0f} | {b32 / b16:.2f}x | {g32:.0f} us | "
+        f"{g32 / g16:.2f}x time |",
         "",
         f"tokens/s per round, uint16: {', '.join(f'{x:,.0f}' for x in runs['uint16'])}; "
         f"uint32: {', '.join(f'{x:,.0f}' for x in runs['uint32'])}; uint32/uint16 per round: "

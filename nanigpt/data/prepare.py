@@ -507,7 +507,8 @@ def prepare(
     """Tokenize `sources` into shards in `out`, with the tokenizer and `manifest.json` beside them.
 
     Bad input raises ConfigError before anything is written; on any error `out` is left as it was
-    (and removed if this call created it).
+    (and removed if this call created it). With more than one worker it spawns processes, so a
+    script that calls it needs the usual `if __name__ == "__main__":` guard.
     """
     t0 = time.perf_counter()
     err = err if err is not None else sys.stderr
