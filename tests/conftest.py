@@ -60,3 +60,16 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "plays.txt"
     path.write_bytes(read_builtin())
     return path
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~22 kB of seeded word salad in a file: enough for preset:tiny's 32-token context and its
+    val split, and quick to train on."""
+    import random
+
+    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly boxing frogs".split()
+    rng = random.Random(0)
+    p = tmp_path_factory.mktemp("data") / "words.txt"
+    p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
+    return p

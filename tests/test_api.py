@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +13,6 @@ from nanigpt.conf import ConfigError
 from nanigpt.config import L, RunConfig
 from nanigpt.config import resolve as resolve_tokens
 from nanigpt.store import RunStore
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory) -> Path:
-    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly boxing frogs".split()
-    rng = random.Random(0)
-    p = tmp_path_factory.mktemp("data") / "words.txt"
-    p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
-    return p
 
 
 def spec(text: Path) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -28,16 +27,6 @@ from nanigpt.config import resolve
 from nanigpt.store.rundir import RunDir, RunStore
 
 VENV_BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory) -> Path:
-    """~22 kB of seeded word salad: enough for preset:tiny's 32-token context and its val split."""
-    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly boxing frogs".split()
-    rng = random.Random(0)
-    p = tmp_path_factory.mktemp("data") / "words.txt"
-    p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
-    return p
 
 
 def spec(text: Path, *extra: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from nanigpt.config import resolve
 from nanigpt.store import RunStore
 from nanigpt.training.profiling import DEFAULT_WINDOW, window
 from nanigpt.training.runtime import RuntimeOptions
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory) -> Path:
-    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly boxing frogs".split()
-    rng = random.Random(0)
-    p = tmp_path_factory.mktemp("data") / "words.txt"
-    p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
-    return p
 
 
 def spec(text: Path, steps: int = 10) -> list[str]:

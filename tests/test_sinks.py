@@ -3,7 +3,6 @@ duplicates, and a sink that fails never hurts the run. No network: W&B runs offl
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from click.testing import CliRunner
 from nanigpt.cli import cli
 from nanigpt.config import resolve
 from nanigpt.store import RunDir, RunStore
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory) -> Path:
-    words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly boxing frogs".split()
-    rng = random.Random(0)
-    p = tmp_path_factory.mktemp("data") / "words.txt"
-    p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
-    return p
 
 
 def spec(text: Path) -> list[str]:
