@@ -16,7 +16,7 @@ PKG = Path(nanigpt.__file__).resolve().parent
 
 # (layer, module prefixes), bottom first; a module belongs to the layer of its longest prefix.
 LAYERS = [
-    ("bottom", ["nanigpt.conf", "nanigpt.atomic", "nanigpt._version"]),
+    ("bottom", ["nanigpt.conf", "nanigpt.atomic", "nanigpt.liveline", "nanigpt._version"]),
     ("schema", ["nanigpt.config", "nanigpt.model.config", "nanigpt.data.config", "nanigpt.optim.config",
                 "nanigpt.training.config", "nanigpt.training.flags", "nanigpt.training.runtime",
                 "nanigpt.training.runfiles"]),

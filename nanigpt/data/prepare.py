@@ -43,6 +43,7 @@ from typing import Any, TextIO
 import numpy as np
 import xxhash
 
+from nanigpt.liveline import LiveLine
 from nanigpt.atomic import atomic_write, fsync_dir
 from nanigpt.conf import ConfigError
 from nanigpt.data import manifest as mf
@@ -405,40 +406,25 @@ def _size(n: float) -> str:
     raise AssertionError
 
 
-class _Progress:
+class _Progress(LiveLine):
     """One live line on a terminal: share of the text done, its rate, tokens so far, ETA."""
 
     def __init__(self, on: bool, stream: TextIO) -> None:
-        self.on, self.stream = on, stream
-        self.total, self.t0, self.last = 0, time.monotonic(), 0.0
-        self.shown = False
+        super().__init__(on, stream, 70)
+        self.total, self.t0 = 0, time.monotonic()
 
     def start(self, total_chars: int) -> None:
         self.total, self.t0 = total_chars, time.monotonic()
 
     def update(self, done: int, tokens: int) -> None:
-        now = time.monotonic()
-        if not self.on or now - self.last < 0.2:
-            return
-        self.last = now
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - done) / rate if rate else 0.0
-        self.stream.write(f"\rtokenizing {100 * done / max(self.total, 1):5.1f}%  {rate / 1e6:.2f}M chars/s  "
-                          f"{tokens:,} tokens  ETA {eta:.0f}s ".ljust(70))
-        self.stream.flush()
-        self.shown = True
+        if self.due():
+            rate = done / max(time.monotonic() - self.t0, 1e-9)
+            eta = (self.total - done) / rate if rate else 0.0
+            self.show(f"tokenizing {100 * done / max(self.total, 1):5.1f}%  {rate / 1e6:.2f}M chars/s  "
+                      f"{tokens:,} tokens  ETA {eta:.0f}s ")
 
     def say(self, text: str) -> None:
-        if self.on:
-            self.stream.write(("\r" if self.shown else "") + text.ljust(70) + "\n")
-            self.stream.flush()
-            self.shown = False
-
-    def close(self) -> None:
-        if self.on and self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.shown = False
+        self.note(text)
 
 
 # -- the command

@@ -25,6 +25,7 @@ import xxhash
 from nanigpt.conf import ConfigError, canonical_bytes, hash_bytes, short_hash
 from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
+from nanigpt.liveline import LiveLine
 from nanigpt.training import checkpoint as ckpt
 from nanigpt.training import profiling
 from nanigpt.training import sinks
@@ -32,7 +33,6 @@ from nanigpt.training.preflight import global_sequences, micro_batch_for, check_
 from nanigpt.training.runfiles import RunFiles
 from nanigpt.training.runtime import RuntimeOptions
 
-_PROGRESS_EVERY_S = 0.2  # progress line refresh: often enough to feel live, cheap on a terminal
 
 
 @dataclass(frozen=True)
@@ -119,39 +119,16 @@ def _peak_memory_mb(device: torch.device) -> float:
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-class _Progress:
+class _Progress(LiveLine):
     """One live line on a terminal: step, loss, throughput, ETA. Silent when not wanted."""
 
     def __init__(self, mode: str, stream: TextIO, steps: int) -> None:
-        self.on = mode == "on" or (mode == "auto" and stream.isatty())
-        self.stream, self.steps = stream, steps
-        self.last = 0.0
-        self.shown = False
+        super().__init__(mode == "on" or (mode == "auto" and stream.isatty()), stream, 60)
+        self.steps = steps
 
     def update(self, step: int, loss: float, tok_s: float, eta_s: float, *, force: bool = False) -> None:
-        if not self.on:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < _PROGRESS_EVERY_S:
-            return
-        self.last = now
-        line = (f"step {step}/{self.steps}  loss {loss:.4f}  {_si(tok_s)} tok/s  ETA {_duration(max(eta_s, 0.0))}")
-        self.stream.write("\r" + line.ljust(60))
-        self.stream.flush()
-        self.shown = True
-
-    def note(self, text: str) -> None:
-        """A line between progress updates (an eval result): keep it, start a fresh progress line."""
-        if self.on:
-            self.stream.write(("\r" if self.shown else "") + text.ljust(60) + "\n")
-            self.stream.flush()
-            self.shown = False
-
-    def close(self) -> None:
-        if self.on and self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.shown = False
+        if self.due(force):
+            self.show(f"step {step}/{self.steps}  loss {loss:.4f}  {_si(tok_s)} tok/s  ETA {_duration(max(eta_s, 0.0))}")
 
 
 def _config_identity(cfg: RunConfig, run: RunFiles | None) -> tuple[str, str]:
