@@ -1,6 +1,6 @@
 """The package's layers: imports point down only, and no two modules import each other.
 
-CLI -> run store and lifecycle -> training -> builders -> components (model, data, optim) ->
+CLI -> experiments (sweeps, compare, plot) -> run store and lifecycle -> training -> builders -> components (model, data, optim) ->
 config schema -> conf/ (generic) and the bottom-layer file primitives. Every import counts:
 at module level, inside a function (lazy), or under TYPE_CHECKING.
 """
@@ -24,6 +24,7 @@ LAYERS = [
     ("builders", ["nanigpt.builders"]),
     ("training", ["nanigpt.training"]),
     ("store", ["nanigpt.store"]),
+    ("experiments", ["nanigpt.experiments"]),
     ("cli", ["nanigpt.cli", "nanigpt._cli_complete", "nanigpt._cli_prepare", "nanigpt._cli_train", "nanigpt._cli_view",
              "nanigpt.__main__"]),
     ("face", ["nanigpt"]),
