@@ -1,4 +1,4 @@
-"""naniGPT from Python: `train`, `load`, `runs`, `resolve` and the `Run` they give.
+"""naniGPT from Python: `train`, `sweep`, `load`, `runs`, `resolve` and the `Run` and `Sweep` they give.
 
 The same store and lifecycle as the command line: the same hash, lock, attempt record and resume.
 A spec is a string (`"preset:small +large lr=1e-4"`), a list of tokens, or a RunConfig built in
@@ -145,3 +145,63 @@ def train(spec: str | Sequence[str] | RunConfig, *, runs_dir: str | os.PathLike[
     train_run(r, rt, store, registry, say=say, warn=lambda m: say(f"Warning: {m}"), out=out)
     return Run(store.run(r.hash))
 
+
+
+class Sweep:
+    """A sweep: its hash, its members (number, tokens, axis values, run hash) and their runs."""
+
+    def __init__(self, record: dict, store: RunStore, failed: list[int], interrupted: bool) -> None:
+        self.hash: str = record["hash"]
+        self.short: str = record["short"]
+        self.tokens: list[str] = record["tokens"]
+        self.members: list[dict] = record["members"]
+        self.failed = failed  # numbers of the members that failed in this call
+        self.interrupted = interrupted
+        self._store = store
+
+    @property
+    def runs(self) -> list[Run]:
+        """The distinct runs of the members, in member order (members with one hash share a run)."""
+        hashes = dict.fromkeys(m["hash"] for m in self.members)
+        return [Run(self._store.run(h)) for h in hashes if (self._store.root / h).is_dir()]
+
+    def __repr__(self) -> str:
+        return f"Sweep({self.short}, {len(self.members)} members, {shlex.join(self.tokens)!r})"
+
+
+def sweep(spec: str | Sequence[str], *, runs_dir: str | os.PathLike[str] | None = None, jobs: int = 1,
+          executor: str | None = None, slurm: dict | None = None, retry_failed: bool = False, max_members: int = 256,
+          quiet: bool = False, **runtime: Any) -> Sweep:
+    """Train every member of a spec with axes (`"preset:tiny lr=1e-3,3e-3 optim=adamw,muon"`), as
+    `nanigpt sweep` does: every member resolves first (a bad one raises the ConfigError the
+    command line prints, nothing written), finished members are skipped, interrupted ones
+    resume. Runtime options are keyword arguments, as for `train`; `slurm` holds the Slurm options
+    (`{"partition": "gpu", "time": "60", "nodes": 1, "gpus_per_node": 1}`) for
+    `executor="slurm"`. Returns the Sweep; a member
+    that failed is listed in `.failed` (its Run's status says why)."""
+    import io
+
+    from nanigpt.experiments.record import load_sweep
+    from nanigpt.experiments.sweep import plan_sweep, run_sweep
+    from nanigpt.training.runtime import runtime_options
+
+    store = _store(runs_dir)
+    registry = load_registry()
+    rt = runtime_options({"progress": "off", **runtime})
+    plan = plan_sweep(tokens_of(spec), store, registry, max_members=max_members, rt=rt)
+    out = io.StringIO() if quiet else sys.stderr
+
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    import msgspec
+
+    flags = msgspec.to_builtins(rt)
+    slurm_options = None
+    if executor == "slurm":
+        from nanigpt.experiments.executors import SlurmOptions
+
+        slurm_options = SlurmOptions(**(slurm or {}))
+    result = run_sweep(plan, flags, store, jobs=jobs, executor=executor, slurm=slurm_options,
+                       retry_failed=retry_failed, say=say, out=out)
+    return Sweep(load_sweep(store, plan.hash), store, result.failed, result.interrupted)

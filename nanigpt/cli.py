@@ -179,6 +179,78 @@ def train(spec: tuple[str, ...], dry_run: bool, strict: bool, runs_dir: Path, **
     train_command(spec, dry_run=dry_run, strict=strict, runs_dir=runs_dir, flags=flags)
 
 
+@cli.command(context_settings=_CONTEXT, short_help="Train every member of a spec with axes (lr=1e-4,3e-4).")
+@click.argument("spec", nargs=-1, shell_complete=_spec_complete)
+@click.option("--dry-run", is_flag=True, help="Resolve every member and print the table; write and train nothing.")
+@click.option("--strict", is_flag=True, help="A token that does nothing (a later one undoes all it set) is an error.")
+@click.option("--max-members", type=click.IntRange(1), default=256, show_default=True,
+              help="Refuse a sweep with more members than this.")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Members trained at once; the cores are divided among them.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
+              help="Run each member as a job through submitit: on this machine, or on Slurm (extra: slurm).")
+@click.option("--retry-failed", is_flag=True, help="Also train members whose run failed before (a diverged run fails again).")
+@click.option("--partition", default=None, help="Slurm: the partition.")
+@click.option("--time", "time_limit", default=None, metavar="MINUTES|HH:MM:SS", help="Slurm: each job's time limit.")
+@click.option("--nodes", type=click.IntRange(1), default=1, show_default=True, help="Slurm: nodes per member.")
+@click.option("--gpus-per-node", type=click.IntRange(0), default=0, show_default=True, help="Slurm: GPUs per node.")
+@_runtime_options()
+@_runs_option
+def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, jobs: int, executor: str | None,
+          retry_failed: bool, partition: str | None, time_limit: str | None, nodes: int, gpus_per_node: int,
+          runs_dir: Path, **flags: Any) -> None:
+    """Train every member of SPEC: the tokens of `train`, where a token that lists alternatives
+    separated by commas is an axis, and the members are the grid of all axes.
+
+    \b
+    Axes:
+      lr=1e-4,3e-4                   values of a field (`...name=a,b` likewise)
+      betas=[0.9,0.95],[0.9,0.99]    values of a tuple field, each in brackets
+      optim=adamw,muon               variants of a section
+      +large,+fp8,+none              patches, each with its own +; +none applies none
+      preset:tiny,small              start points (first token; run:ab12,cd34 likewise)
+      @g:lr=1e-4,3e-4 @g:warmup=100,200
+                                     axes marked with the same @NAME: vary together
+      \,                             a literal comma inside a value
+
+    Every member resolves before anything runs; members with the same hash are one run. The
+    sweep is recorded in runs/sweeps/<hash>.json. Running it again does only the work left:
+    finished members are skipped, interrupted ones resume, failed ones are retried only with
+    --retry-failed. Runtime options pass to every member and are never hashed.
+
+    \b
+    Examples:
+      nanigpt sweep preset:tiny lr=1e-3,3e-3 optim=adamw,muon --dry-run
+      nanigpt sweep preset:tiny @a:lr=1e-3,3e-3 @a:warmup=10,20 --jobs 2
+      nanigpt sweep preset:small 'seed=1,2,3' --executor slurm --partition gpu --gpus-per-node 1
+
+    \b
+    Exit status: 0 every member finished (now or before); 1 a member failed (the others ran);
+    2 bad input (nothing written); 130 interrupted (run the sweep again to resume).
+    """
+    from nanigpt._cli_sweep import sweep_command
+
+    slurm = {"partition": partition, "time": time_limit, "nodes": nodes, "gpus_per_node": gpus_per_node}
+    sweep_command(spec, dry_run=dry_run, strict=strict, max_members=max_members, jobs=jobs, executor=executor,
+                  retry_failed=retry_failed, slurm=slurm, runs_dir=runs_dir, flags=flags)
+
+
+@cli.command(context_settings=_CONTEXT, short_help="The sweeps, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
+@_runs_option
+def sweeps(as_json: bool, runs_dir: Path) -> None:
+    """List the sweeps (runs/sweeps/): hash, members finished, age, spec. `nanigpt show
+    sweep:PREFIX` shows one with its members.
+
+    \b
+    Example:
+      nanigpt sweeps
+    """
+    from nanigpt._cli_sweep import sweeps_command
+
+    sweeps_command(as_json=as_json, runs_dir=runs_dir)
+
+
 @cli.command(context_settings=_CONTEXT, short_help="A run's or a spec's config, recipe and status.")
 @click.argument("target", nargs=-1, shell_complete=_target_complete)
 @click.option("--blame", is_flag=True, help="Show beside each value the token that set it.")
@@ -201,6 +273,10 @@ def show(target: tuple[str, ...], blame: bool, as_json: bool, strict: bool, as_s
       nanigpt show preset:small +large           # what this spec resolves to
       nanigpt show 3f2a9c --json | jq .status
     """
+    if len(target) == 1 and target[0].startswith("sweep:"):
+        from nanigpt._cli_sweep import show_sweep
+
+        return show_sweep(target[0][len("sweep:"):], as_json=as_json, runs_dir=runs_dir)
     from nanigpt._cli_view import show_command
 
     show_command(target, blame=blame, as_json=as_json, strict=strict, as_spec=as_spec, runs_dir=runs_dir)

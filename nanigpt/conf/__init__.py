@@ -35,14 +35,14 @@ from nanigpt.conf._registry import Registry
 from nanigpt.conf._spec import DEFAULTS_TOKEN, Resolved, Resolver, RunSource, resolve
 from nanigpt.conf._struct import TAG_FIELD, Config
 from nanigpt.conf._values import format_value
-from nanigpt.conf._walk import leaf_paths
+from nanigpt.conf._walk import fields_named, leaf_paths
 
 __all__ = [
     "DEFAULTS_TOKEN", "TAG_FIELD", "AmbiguousFieldError", "Change", "CheckError", "Config", "ConfigError",
     "InvalidValueError", "Lens", "Patch", "PatchError", "PatchFactory", "Preset", "Registry", "RegistryError",
     "Resolved", "Resolver", "RunRefError", "RunSource", "TokenSyntaxError", "Traversal", "UnknownFieldError",
     "UnknownNameError", "UnknownPatchError", "UnknownPresetError", "UnknownVariantError", "ValueTypeError",
-    "VariantFieldError", "canonical_bytes", "compose", "config_hash", "diff", "field_table", "format_value",
+    "VariantFieldError", "canonical_bytes", "compose", "config_hash", "diff", "field_table", "fields_named", "format_value",
     "hash_bytes", "identity", "leaf_paths", "over", "parse_token", "patch", "patch_factory", "preset",
     "resolve", "set_", "short_hash", "to_tokens",
 ]

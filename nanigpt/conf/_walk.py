@@ -112,6 +112,22 @@ def _tagged_below(t: type, name: str) -> bool:
     return s.tag_field == name or any(_tagged_below(sub, name) for f in s.sections for sub in f.types)
 
 
+def fields_named(root: type, path: str) -> list[tuple[str, FieldSpec | None]]:
+    """(path, field) for every field that `path` may name over all union variants: a dotted path,
+    or a bare name as `name=` and `...name=` take it; the field is None for a union tag (`optim.type`)."""
+    bare = "." not in path and path not in spec_of(root).fields
+    out: list[tuple[str, FieldSpec | None]] = []
+    for names in [n for _, n in _candidates(root, path)] if bare else [tuple(path.split("."))]:
+        ts, p = [root], ".".join(names)
+        for i, name in enumerate(names):
+            fs = [spec_of(t).fields[name] for t in ts if name in spec_of(t).fields]
+            if i == len(names) - 1:
+                tag = i > 0 and not fs and any(spec_of(t).tag_field == name for t in ts)
+                out += [(p, f) for f in fs] + ([(p, None)] if tag else [])
+            ts = [sub for f in fs for sub in f.types]
+    return out
+
+
 def field_at(root: type, names: list[str]) -> FieldSpec | None:
     """The field at a path by types alone (in the first union variant that has each name)."""
     ts = [root]
