@@ -209,9 +209,9 @@ def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, 
       optim=adamw,muon               variants of a section
       +large,+fp8,+none              patches, each with its own +; +none applies none
       preset:tiny,small              start points (first token; run:ab12,cd34 likewise)
-      @g:lr=1e-4,3e-4 @g:warmup=100,200
+      @g:lr=1e-4,3e-4 @g:warmup_steps=100,200
                                      axes marked with the same @NAME: vary together
-      \,                             a literal comma inside a value
+      \\,                             a literal comma inside a value (quote the token)
 
     Every member resolves before anything runs; members with the same hash are one run. The
     sweep is recorded in runs/sweeps/<hash>.json. Running it again does only the work left:
@@ -221,7 +221,7 @@ def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, 
     \b
     Examples:
       nanigpt sweep preset:tiny lr=1e-3,3e-3 optim=adamw,muon --dry-run
-      nanigpt sweep preset:tiny @a:lr=1e-3,3e-3 @a:warmup=10,20 --jobs 2
+      nanigpt sweep preset:tiny @a:lr=1e-3,3e-3 @a:warmup_steps=2,4 --jobs 2
       nanigpt sweep preset:small 'seed=1,2,3' --executor slurm --partition gpu --gpus-per-node 1
 
     \b

@@ -127,7 +127,7 @@ def parse_axis(index: int, tok: str, root: type, patches: Any = ()) -> Axis | st
     group, body = (m.group(1), m.group(2)) if m else (None, tok)
     if tok.startswith("@") and m is None:
         raise SweepError("a paired axis is written @NAME:AXIS", token=tok,
-                         suggestion="e.g. @a:lr=1e-4,3e-4 @a:warmup=100,200")
+                         suggestion="e.g. @a:lr=1e-4,3e-4 @a:warmup_steps=100,200")
     if body.startswith("+"):
         # `+with_lr:1e-4,3e-4` is one call with two arguments: split only where a `+` follows
         alts = re.split(r"(?<!\\),(?=\+)", body)
