@@ -33,10 +33,10 @@ from nanigpt.conf._lens import Traversal
 from nanigpt.conf._patch import PatchFactory
 from nanigpt.conf._registry import Registry
 from nanigpt.conf._suggest import close_matches, did_you_mean, mean, suggest
-from nanigpt.conf._types import LEAF, STRUCT, UNION, FieldSpec, join, names_below, reachable_types, spec_of
+from nanigpt.conf._types import LEAF, STRUCT, UNION, FieldSpec, join, names_below, spec_of
 from nanigpt.conf._validate import MISSING, Trace, Unencodable, attribute, bad_object, validate
 from nanigpt.conf._values import BadValue, describe_type, format_value
-from nanigpt.conf._walk import _candidates, _find, field_at, leaf_paths, mark
+from nanigpt.conf._walk import _find, field_at, fields_named, leaf_paths, mark
 
 __all__ = ["DEFAULTS_TOKEN", "Resolved", "Resolver", "RunSource", "leaf_paths", "parse_token", "resolve"]
 
@@ -540,7 +540,7 @@ class Resolver:
             elif w in names_below(self.root):
                 e.suggestion = f"did you mean `{w}=VALUE`?"
         elif w.endswith("=") and w.count("=") == 1:
-            fields = self._fields_named(w[:-1])
+            fields = [f for _, f in fields_named(self.root, w[:-1].removeprefix("...")) if f is not None]
             if fields and all(f.nullable for f in fields):  # offer null only where it means None
                 e.suggestion = f"write {w}VALUE, or {w}null for none"
         elif w.startswith("+") and w.endswith(":"):
@@ -551,15 +551,6 @@ class Resolver:
                 e.suggestion = f"`{w[:-1]}` takes no arguments: write {w[:-1]}"
         return e
 
-    def _fields_named(self, path: str) -> list[FieldSpec]:
-        """The fields a `path=` (or `...name=`) token may set, in any variant, by types alone."""
-        if path.startswith("..."):
-            name = path[3:]
-            return [f for t in reachable_types(self.root) for n, f in spec_of(t).fields.items() if n == name]
-        if "." in path:
-            f = field_at(self.root, path.split("."))
-            return [f] if f is not None else []
-        return [f for _, names in _candidates(self.root, path) if (f := field_at(self.root, list(names))) is not None]
 
 
 def resolve(

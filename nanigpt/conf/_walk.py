@@ -113,8 +113,7 @@ def _tagged_below(t: type, name: str) -> bool:
 
 
 def fields_named(root: type, path: str) -> list[tuple[str, FieldSpec | None]]:
-    """(path, field) for every field that `path` may name over all union variants: a dotted path,
-    or a bare name as `name=` and `...name=` take it; the field is None for a union tag (`optim.type`)."""
+    """(path, field) for each field `path` (dotted, or a bare name) may name in any variant; None: a tag."""
     bare = "." not in path and path not in spec_of(root).fields
     out: list[tuple[str, FieldSpec | None]] = []
     for names in [n for _, n in _candidates(root, path)] if bare else [tuple(path.split("."))]:
@@ -129,12 +128,7 @@ def fields_named(root: type, path: str) -> list[tuple[str, FieldSpec | None]]:
 
 
 def field_at(root: type, names: list[str]) -> FieldSpec | None:
-    """The field at a path by types alone (in the first union variant that has each name)."""
-    ts = [root]
-    f = None
-    for name in names:
-        f = next((spec_of(t).fields[name] for t in ts if name in spec_of(t).fields), None)
-        if f is None:
-            return None
-        ts = list(f.types)
-    return f
+    """The field at a path from the root by types alone (the first union variant that has it)."""
+    if len(names) == 1 and names[0] not in spec_of(root).fields:
+        return None
+    return next((f for _, f in fields_named(root, ".".join(names)) if f is not None), None)
