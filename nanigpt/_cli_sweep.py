@@ -81,7 +81,7 @@ def sweep_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, max_mem
         _say("interrupted: " + summary + "; run the same sweep again to go on")
         sys.exit(130)
     _say(summary)
-    if failed:
+    if failed or skipped_failed:
         sys.exit(1)
 
 

@@ -151,11 +151,11 @@ def load_target(store: RunStore, words: list[str]) -> Target:
                   r.dead_tokens())
 
 
-def dead_tokens(dead: list[tuple[str, str]], *, strict: bool) -> None:
+def dead_tokens(dead: list[tuple[str, ...]], *, strict: bool) -> None:
     """One `Warning:` line per token that does nothing (a later one undid every field it set);
-    with `strict`, the first is an error."""
-    for tok, later in dead:
-        message = f"`{tok}` does nothing: `{later}` later sets or replaces every field it set"
+    with `strict`, the first is an error. Each is (token, later token[, " in member(s) 2, 4"])."""
+    for tok, later, *where in dead:
+        message = f"`{tok}` does nothing{''.join(where)}: `{later}` later sets or replaces every field it set"
         if strict:
             raise ConfigError(message, token=tok, suggestion=f"drop it, or move it after `{later}`")
         click.echo(f"Warning: {message}", err=True)

@@ -1,4 +1,4 @@
-"""The `nanigpt` command line: train, show, diff, runs, presets, patches, fields, sample, prepare.
+"""The `nanigpt` command line: train, sweep, show, diff, runs, sweeps, presets, patches, fields, sample, prepare.
 
 Start-up cost is part of the interface (`show`, `diff` and completion run interactively), so
 this module imports click alone; each command imports what it needs when it runs, and only

@@ -73,3 +73,9 @@ def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
     p = tmp_path_factory.mktemp("data") / "words.txt"
     p.write_text(" ".join(rng.choice(words) for _ in range(4000)))
     return p
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """A runs directory that does not exist yet."""
+    return tmp_path / "runs"

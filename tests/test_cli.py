@@ -59,11 +59,14 @@ def test_top_level_help_lists_every_command(runs):
         "  runs     The runs, newest first.\n"
         "  sample   Text generated from a trained run.\n"
         "  show     A run's or a spec's config, recipe and status.\n"
+        "  sweep    Train every member of a spec with axes (lr=1e-4,3e-4).\n"
+        "  sweeps   The sweeps, newest first.\n"
         "  train    Resolve a spec, check it, train it into runs/<hash>/.\n"
     )
 
 
-@pytest.mark.parametrize("command", ["train", "show", "diff", "runs", "presets", "patches", "fields", "sample"])
+@pytest.mark.parametrize("command", ["train", "show", "diff", "runs", "presets", "patches", "fields", "sample", "sweep",
+                                     "sweeps"])
 def test_every_command_has_help_with_examples(runs, command):
     r = invoke([command, "--help"], runs)
     assert r.exit_code == 0 and r.stdout.startswith(f"Usage: nanigpt {command} ")

@@ -51,7 +51,8 @@ _NO_TORCH = textwrap.dedent(
         ["--help"], ["show", a], ["show", a, "--blame", "--json"], ["show", "preset:tiny", "+large"],
         ["diff", a, b], ["diff", a, "preset:tiny +large", "--tokens"], ["runs"], ["runs", "--json"],
         ["presets"], ["patches"], ["fields"], ["fields", "optim"], ["train", "--help"], ["sample", "--help"],
-        ["prepare", "--help"],
+        ["prepare", "--help"], ["sweep", "preset:tiny", "lr=1e-3,2e-3", "optim=adamw,muon", "--dry-run"],
+        ["sweeps"], ["sweep", "--help"],
     ]
     for args in commands:
         try:

@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clikit import invoke
 
 import nanigpt
 from nanigpt import builders
 from nanigpt.store.lifecycle import git_info
-from nanigpt.cli import cli
 from nanigpt.atomic import read_jsonl
 from nanigpt.conf import ConfigError
 from nanigpt.config import resolve
@@ -32,16 +31,6 @@ VENV_BIN = Path(sys.executable).parent
 def spec(text: Path, *extra: str) -> list[str]:
     return ["preset:tiny", "data=text", f"data.path={text}", "train.steps=6", "eval.interval=3",
             "schedule.warmup_steps=2", *extra]
-
-
-def invoke(args, runs, **env):
-    env = {"NANIGPT_RUNS_DIR": str(runs), "NO_COLOR": "1", "OMP_NUM_THREADS": "1", **env}
-    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
-
-
-@pytest.fixture
-def runs(tmp_path):
-    return tmp_path / "runs"
 
 
 @pytest.fixture

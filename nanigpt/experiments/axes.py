@@ -51,11 +51,13 @@ class Axis:
 
 @dataclass(frozen=True)
 class Member:
-    """One point of the grid: its number (from 1), its tokens and its value on each axis."""
+    """One point of the grid: its number (from 1), its tokens, the sweep token each came from,
+    and its value on each axis."""
 
     number: int
     tokens: tuple[str, ...]
     values: dict[str, str] = field(default_factory=dict)
+    origins: tuple[str, ...] = ()
 
 
 class SweepError(ConfigError):
@@ -134,6 +136,8 @@ def parse_axis(index: int, tok: str, root: type, patches: Any = ()) -> Axis | st
         for a in alts:
             if ":" not in a and len(split_top(a)) > 1:
                 bad = split_top(a)[1]
+                if not bad:
+                    raise SweepError("an alternative is empty", token=tok, suggestion="remove the stray comma")
                 raise SweepError(f"`{bad}` has no `+`: each alternative of a patch axis carries its own",
                                  token=tok, suggestion=f"write {','.join('+' + p.lstrip('+') for p in split_top(body))}")
         name, kind = "patch", "patch"
@@ -157,7 +161,7 @@ def parse_axis(index: int, tok: str, root: type, patches: Any = ()) -> Axis | st
         alts = [f"{path}={v}" for v in values]
         name = path
         if any(not v for v in values):
-            raise SweepError(f"an alternative is empty", token=tok,
+            raise SweepError("an alternative is empty", token=tok,
                              suggestion=f"remove the stray comma, or write every value: {path}=a,b")
     else:
         alts = [body]
@@ -240,15 +244,18 @@ def members(items: list[str | Axis], axes: list[Axis], max_members: int) -> list
             for a in d:
                 pick[a.index] = k
         toks: list[str] = []
+        origins: list[str] = []
         values: dict[str, str] = {}
         for item in items:
             if isinstance(item, str):
                 toks.append(item)
+                origins.append(item)
                 continue
             k = pick[item.index]
             alt = item.alternatives[k]
             if alt is not None:
                 toks.append(alt)
+                origins.append(item.token)
             values[item.name] = item.labels[k]
-        out.append(Member(number, tuple(toks), values))
+        out.append(Member(number, tuple(toks), values, tuple(origins)))
     return out

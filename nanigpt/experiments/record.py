@@ -18,14 +18,13 @@ import msgspec
 from nanigpt.atomic import atomic_write
 from nanigpt.conf import ConfigError, hash_bytes, short_hash
 from nanigpt.store import RunStore, now_iso
-from nanigpt.store.rundir import check_prefix
+from nanigpt.store.rundir import SWEEPS_DIR, check_prefix
 
-SWEEPS = "sweeps"  # the folder of sweep records inside the runs directory
 PREFIX = "sweep:"  # how show, compare and plot name a sweep
 
 
 def sweeps_dir(store: RunStore) -> Path:
-    return store.root / SWEEPS
+    return store.root / SWEEPS_DIR
 
 
 def sweep_hash(axes: list[dict], members: list[dict]) -> str:

@@ -60,14 +60,20 @@ class Plan:
         """The members that are runs of their own (the first of each hash)."""
         return [m for m in self.members if self.first_with()[self.hash_of(m)] == m.number]
 
-    def dead_tokens(self) -> list[tuple[str, str]]:
-        """Tokens that do nothing, once each over all members (a sweep token that undoes
-        another does so in every member: one warning, not one per member)."""
-        seen: dict[str, str] = {}
-        for r in self.resolved:
+    def dead_tokens(self) -> list[tuple[str, str, str]]:
+        """(sweep token, a later one that undid it, where) for tokens that do nothing, once each
+        over all members: `where` is "" when it does nothing in every member that has it, else
+        " in members 2, 4"."""
+        dead: dict[str, tuple[str, list[int]]] = {}
+        has: dict[str, int] = {}
+        for m, r in zip(self.members, self.resolved):
+            origin = dict(zip(m.tokens, m.origins))
+            for o in set(m.origins):
+                has[o] = has.get(o, 0) + 1
             for tok, later in r.dead_tokens():
-                seen.setdefault(tok, later)
-        return list(seen.items())
+                dead.setdefault(origin.get(tok, tok), (origin.get(later, later), []))[1].append(m.number)
+        return [(tok, later, "" if len(ns) == has.get(tok) else f" in member(s) {', '.join(map(str, ns))}")
+                for tok, (later, ns) in dead.items()]
 
     def record(self) -> dict:
         return {

@@ -59,6 +59,9 @@ from nanigpt.conf import ConfigError, config_hash, hash_bytes, short_hash
 
 HASH_LEN = 32
 MIN_PREFIX = 4
+# Folders of the runs directory that are not runs: the sweeps' records (nanigpt.experiments).
+# Listings skip them; everything else in there that is not a run is reported.
+SWEEPS_DIR = "sweeps"
 STATES = ("created", "running", "interrupted", "finished", "failed")
 
 _HEX = frozenset("0123456789abcdef")
@@ -672,7 +675,7 @@ class RunStore:
         good, bad = [], []
         root = str(self.root)
         for name in self._names():
-            if name.startswith("."):
+            if name.startswith(".") or name == SWEEPS_DIR:
                 continue
             path = os.path.join(root, name)  # plain strings: pathlib costs more than the reads here
             row: dict[str, Any] = {"hash": name, "short": short_hash(name)}
