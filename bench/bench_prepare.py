@@ -90,6 +90,8 @@ _FLOOR = textwrap.dedent(
     out = {}
     for name, batch, f in (("lines", lines, tok.encode_batch), ("chunks", chunks, tok.encode_batch),
                            ("fast", chunks, tok.encode_batch_fast)):
+        if name not in sys.argv[3].split(","):
+            continue
         t, c = time.perf_counter(), cpu()
         f(batch, add_special_tokens=False)
         out[name] = [time.perf_counter() - t, cpu() - c]
@@ -98,7 +100,9 @@ _FLOOR = textwrap.dedent(
 )
 
 
-def speed(mb: int, vocab: int, rounds: int, command: str) -> str:
+def speed(mb: int, vocab: int, rounds: int, command: str, lean: bool = False) -> str:
+    """With `lean`, only the floor over lines and `prepare --tokenizer bpe:` (for large texts,
+    where the other rows would take most of an hour)."""
     if not SHAKESPEARE.is_file():
         sys.exit(f"bench_prepare: the sample text is missing: {SHAKESPEARE}")
     env = _env()
@@ -116,19 +120,22 @@ def speed(mb: int, vocab: int, rounds: int, command: str) -> str:
             rows["bpe"].append(_run([NANIGPT, "prepare", str(src), "--out", str(out_bpe), "--tokenizer",
                                      f"bpe:{vocab}", "--no-progress"]))
             tok = out_bpe / "tokenizer.json"
-            f = json.loads(subprocess.run([sys.executable, "-c", _FLOOR, str(tok), str(src)], capture_output=True,
-                                          text=True, check=True).stdout)
-            rows["floor_lines"].append(tuple(f["lines"]))
-            rows["floor_chunks"].append(tuple(f["chunks"]))
-            rows["fast"].append(tuple(f["fast"]))
+            which = "lines" if lean else "lines,chunks,fast"
+            f = json.loads(subprocess.run([sys.executable, "-c", _FLOOR, str(tok), str(src), which],
+                                          capture_output=True, text=True, check=True).stdout)
+            for key, name in (("floor_lines", "lines"), ("floor_chunks", "chunks"), ("fast", "fast")):
+                if name in f:
+                    rows[key].append(tuple(f[name]))
+            if lean:
+                continue
             rows["file"].append(_run([NANIGPT, "prepare", str(src), "--out", str(d / f"file{r}"), "--tokenizer",
                                       f"file:{tok}", "--no-progress"]))
             rows["file1"].append(_run([NANIGPT, "prepare", str(src), "--out", str(d / f"one{r}"), "--tokenizer",
                                        f"file:{tok}", "--no-progress", "--workers", "1"]))
         manifest = json.loads((d / "bpe0" / "manifest.json").read_text())
-    wall = {k: statistics.median(w for w, _ in v) for k, v in rows.items()}
-    cpu = {k: statistics.median(c for _, c in v) for k, v in rows.items()}
-    floor_key = min(("floor_lines", "floor_chunks"), key=lambda k: wall[k])
+    wall = {k: statistics.median(w for w, _ in v) for k, v in rows.items() if v}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in rows.items() if v}
+    floor_key = min((k for k in ("floor_lines", "floor_chunks") if k in wall), key=lambda k: wall[k])
     floor = nbytes / 1e6 / wall[floor_key]
 
     def row(name: str, key: str, note: str = "") -> str:
@@ -137,21 +144,27 @@ def speed(mb: int, vocab: int, rounds: int, command: str) -> str:
                 f"{cpu[floor_key] / cpu[key]:.2f}x | {note} |")
 
     tokens = manifest["train"]["tokens"] + manifest["val"]["tokens"]
+    table = [
+        row("floor: `encode_batch`, " + ("lines" if floor_key == "floor_lines" else "64k chunks"), floor_key,
+            "the call alone, thread pool on every core"),
+    ]
+    if not lean:
+        table += [
+            row("`encode_batch`, " + ("64k chunks" if floor_key == "floor_lines" else "lines"),
+                "floor_chunks" if floor_key == "floor_lines" else "floor_lines"),
+            row("`encode_batch_fast`, 64k chunks (no offsets)", "fast"),
+            row(f"`nanigpt prepare --tokenizer file:` (bpe:{vocab}'s file)", "file",
+                "whole process, 2 workers; goal >= 0.8x"),
+            row("the same, `--workers 1`", "file1", "whole process, one core"),
+        ]
+    table.append(row(f"`nanigpt prepare --tokenizer bpe:{vocab}`", "bpe", "whole process, learning the merges first"))
     return "\n".join([
         f"`{command}`: {nbytes / 1e6:.1f} MB of text ({tokens:,} tokens, bpe:{vocab} learned "
         f"{manifest['tokenizer']['vocab_size']:,}), median of {rounds} interleaved rounds; {env}",
         "",
         "| what | wall s | MB/s of text | vs floor | CPU s | floor's CPU / this | |",
         "|---|---:|---:|---:|---:|---:|---|",
-        row("floor: `encode_batch`, " + ("lines" if floor_key == "floor_lines" else "64k chunks"), floor_key,
-            "the call alone, thread pool on every core"),
-        row("`encode_batch`, " + ("64k chunks" if floor_key == "floor_lines" else "lines"),
-            "floor_chunks" if floor_key == "floor_lines" else "floor_lines"),
-        row("`encode_batch_fast`, 64k chunks (no offsets)", "fast"),
-        row(f"`nanigpt prepare --tokenizer file:` (bpe:{vocab}'s file)", "file",
-            "whole process, 2 workers; goal >= 0.8x"),
-        row("the same, `--workers 1`", "file1", "whole process, one core"),
-        row(f"`nanigpt prepare --tokenizer bpe:{vocab}`", "bpe", "whole process, learning the merges first"),
+        *table,
     ])
 
 
@@ -318,11 +331,12 @@ def main() -> None:
     ap.add_argument("--gb", type=float, default=1.0, help="memory: GB of text (the built-in corpus repeated)")
     ap.add_argument("--steps", type=int, default=300, help="train: steps per run")
     ap.add_argument("--threads", type=int, default=1, help="train: torch threads")
+    ap.add_argument("--lean", action="store_true", help="speed: only the floor over lines and bpe (large --mb)")
     a = ap.parse_args()
     command = " ".join([".venv/bin/python", "bench/bench_prepare.py", *sys.argv[1:]])
     parts = []
     if a.what in ("speed", "all"):
-        parts.append(speed(a.mb, a.vocab, a.rounds, command))
+        parts.append(speed(a.mb, a.vocab, a.rounds, command, a.lean))
     if a.what in ("memory", "all"):
         parts.append(memory(a.gb, a.vocab, command))
     if a.what in ("train", "all"):

@@ -70,12 +70,15 @@ def sweep_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, max_mem
                        retry_failed=retry_failed, say=click.echo, out=sys.stderr)
     done = result.count("finished") + result.count("done") + sum(1 for w in result.skipped.values() if w == "finished")
     failed = result.failed
-    skipped_failed = [n for n, w in result.skipped.items() if w != "finished"]
+    skipped_failed = [n for n, w in result.skipped.items() if w.startswith("failed")]
+    elsewhere = [n for n, w in result.skipped.items() if w == "being trained by another process"]
     summary = f"{done} of {n_runs} run(s) finished"
     if failed:
         summary += f"; {len(failed)} failed (member {', '.join(map(str, failed))})"
     if skipped_failed:
         summary += f"; {len(skipped_failed)} failed before and not retried (--retry-failed retries them)"
+    if elsewhere:
+        summary += f"; {len(elsewhere)} being trained by another process"
     summary += f"; `nanigpt compare sweep:{short_hash(plan.hash)}`"
     if result.interrupted:
         _say("interrupted: " + summary + "; run the same sweep again to go on")

@@ -182,9 +182,13 @@ def run_sweep(plan: Plan, flags: dict[str, Any], store: RunStore, *, jobs: int =
     locked: list[Member] = []
 
     def done(m: Member, r: dict) -> None:
-        if r["outcome"] == outcome.LOCKED:
+        if r["outcome"] == outcome.LOCKED and executor is None:
             locked.append(m)
             say(_line(plan, m, "being trained by another process; waiting for it at the end"))
+            return
+        if r["outcome"] == outcome.LOCKED:  # a job elsewhere does not wait on this machine's behalf
+            result.skipped[m.number] = "being trained by another process"
+            say(_line(plan, m, "skipped: being trained by another process"))
             return
         result.outcomes[m.number] = r
         say(_line(plan, m, _describe(r)))
@@ -192,7 +196,7 @@ def run_sweep(plan: Plan, flags: dict[str, Any], store: RunStore, *, jobs: int =
     runs_dir = str(store.root.resolve())
     try:
         _execute(todo, plan, flags, runs_dir, jobs=jobs, executor=executor, slurm=slurm, done=done, out=out)
-        for m in locked:  # trained by a concurrent sweep or train: wait, then resume or report it
+        for m in locked:  # trained by a concurrent sweep or train here: wait, then resume or report it
             _wait_unlocked(store, plan.hash_of(m))
             done(m, outcome.run_member(list(m.tokens), flags, runs_dir, out=out))
     except KeyboardInterrupt:
