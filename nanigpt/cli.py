@@ -7,6 +7,7 @@ this module imports click alone; each command imports what it needs when it runs
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -437,4 +438,10 @@ def prepare(sources: tuple[str, ...], out: Path, tokenizer: str, val_fraction: f
 
 def main() -> None:
     """The `nanigpt` console script (also `python -m nanigpt`)."""
-    cli.main(prog_name="nanigpt")
+    try:
+        cli.main(prog_name="nanigpt")
+    finally:
+        # The interpreter's exit runs the cycle collector over every object still alive (click's,
+        # typing's, the config types'): ~12 ms of a 90 ms `show`. Freezing them skips that walk;
+        # atexit handlers and flushes still run, and the OS takes back the memory.
+        gc.freeze()

@@ -111,7 +111,7 @@ def is_hash(name: str) -> bool:
 def _read_run_file(path: str | Path) -> bytes:
     """A run file's bytes, or a StoreError that says which file is missing or unreadable."""
     try:
-        return _read_bytes(Path(path))
+        return _read_bytes(path)
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", suggestion="the run directory is incomplete; remove it and train again"
@@ -538,13 +538,17 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
 
-    def _names(self) -> list[str]:
+    def _entries(self) -> list[os.DirEntry]:
+        # scandir, not listdir: an entry says whether it is a link or a directory without a stat
         try:
-            return os.listdir(self.root)
+            return list(os.scandir(self.root))
         except FileNotFoundError:
             return []
         except OSError as e:
             raise StoreError(f"cannot read the runs directory {self.root}: {e.strerror}") from None
+
+    def _names(self) -> list[str]:
+        return [e.name for e in self._entries()]
 
     def _escape(self, name: str) -> str | None:
         """Where `runs/<name>` leads when it is a link out of the runs directory; else None.
@@ -673,27 +677,26 @@ class RunStore:
         does not re-hash configs, which would read every config in full.
         """
         good, bad = [], []
-        root = str(self.root)
-        for name in self._names():
+        for entry in self._entries():
+            name, path = entry.name, entry.path  # plain strings: pathlib costs more than the reads here
             if name.startswith(".") or name == SWEEPS_DIR:
                 continue
-            path = os.path.join(root, name)  # plain strings: pathlib costs more than the reads here
             row: dict[str, Any] = {"hash": name, "short": short_hash(name)}
             if not is_hash(name):
-                if os.path.isdir(path):
+                if entry.is_dir():
                     row["problem"] = "not a run: the directory name is not a config hash"
                     bad.append(row)
                 continue
-            target = self._escape(name)
+            target = self._escape(name) if entry.is_symlink() else None
             if target is not None:
                 row["problem"] = f"not read: a link to {target}, outside the runs directory"
                 bad.append(row)
                 continue
             try:
-                st = _load_status(os.path.join(path, "status.json"))
+                st = _load_status(f"{path}/status.json")
                 if st["state"] == "running":
                     st = RunDir(Path(path), name).status()
-                if not os.path.isfile(os.path.join(path, "config.json")):
+                if not os.path.isfile(f"{path}/config.json"):
                     raise StoreError(f"{path}/config.json is missing")
             except StoreError as e:
                 row["problem"] = e.message
