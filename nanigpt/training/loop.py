@@ -392,7 +392,11 @@ def train(
                 progress.note(f"step {done}/{steps}  val loss {record['val_loss']:.4f}" + (" (whole val split)" if full else ""))
             last = {"loss": loss_f, **({"val_loss": record["val_loss"], "val_full": full} if "val_loss" in record else {})}
             if run is not None and main:
-                run.append_metrics(record)
+                # With each val loss, the run's figures for `compare`: this attempt's throughput
+                # (eval excluded) and the training time over all attempts.
+                summary = ({"tokens_per_s": tokens_per_step * (done - start) / train_time,
+                            "wall_s": record["elapsed_s"]} if "val_loss" in record else None)
+                run.append_metrics(record, summary)
                 for sink in loggers:
                     sink.log(record)
             if not math.isfinite(loss_f):
