@@ -18,58 +18,59 @@ from nanigpt.store import RunStore, format_loss
 _LOSSES = ("train_loss", "val_loss", "best_val_loss")
 
 
-def _cell(name: str, row: dict[str, Any]) -> str:
-    """A value as the table shows it: `-` for what a run lacks or has not reported."""
+def _dash(f: Any) -> Any:
+    return lambda v: "-" if v is None else f(v)
+
+
+# How the table writes each summary column (a config column: as the command line takes it back);
+# `-` for a run that has not reported it.
+_FORMAT = {"hash": lambda v: v[:12], "status": str, "tokens_per_s": _dash(si), "wall_s": _dash(duration),
+           **{name: _dash(format_loss) for name in _LOSSES}}
+_RIGHT = {"steps", "tokens_per_s", "wall_s", *_LOSSES}
+
+
+def _steps(row: dict[str, Any]) -> str:
+    return f"{row.get('step') or 0}/{row['steps']}" if row.get("steps") else str(row.get("step") or "-")
+
+
+def _column(name: str, rows: list[dict]) -> tuple[list[str], bool]:
+    """A column's cells (`-` where a run's config lacks the field) and whether it aligns right."""
     if name == "steps":
-        return f"{row.get('step') or 0}/{row['steps']}" if row.get("steps") else str(row.get("step") or "-")
-    if name not in row or (name in cmp.SUMMARY and row[name] is None):
-        return "-"
-    v = row[name]
-    if name in _LOSSES:
-        return format_loss(v)
-    if name == "tokens_per_s":
-        return si(v)
-    if name == "wall_s":
-        return duration(v)
-    if name == "hash":
-        return v[:12]
-    return format_value(v)
-
-
-def _numeric(name: str, rows: list[dict]) -> bool:
-    vals = [r.get(name) for r in rows if r.get(name) is not None]
-    return name in ("steps", "tokens_per_s", "wall_s", *_LOSSES) or (
-        bool(vals) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals))
+        return [_steps(r) for r in rows], True
+    f = _FORMAT.get(name)
+    if f is not None:
+        return [f(r.get(name)) for r in rows], name in _RIGHT
+    cells = [format_value(r[name]) if name in r else "-" for r in rows]
+    numbers = [r[name] for r in rows if name in r]
+    return cells, bool(numbers) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
 
 
 def render(t: cmp.Table, out: Out) -> list[str]:
     """The table, aligned: numbers to the right, text to the left; on a terminal the hash, the
     status and the lowest best val loss in colour."""
     shown = [c for c in t.columns if c != "step"]  # `steps` shows step/steps
-    cells = [[_cell(c, r) for c in shown] for r in t.rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(shown)]
-    right = [_numeric(c, t.rows) for c in shown]
+    columns = []
+    for name in shown:
+        cells, right = _column(name, t.rows)
+        w = max(len(name), *map(len, cells)) if cells else len(name)
+        columns.append([c.rjust(w) if right else c.ljust(w) for c in [name, *cells]])
+    if out.color:
+        _colour(t, shown, columns, out)
+    return ["  ".join(cells).rstrip() for cells in zip(*columns, strict=True)]
+
+
+def _colour(t: cmp.Table, shown: list[str], columns: list[list[str]], out: Out) -> None:
     bests = [r["best_val_loss"] for r in t.rows if isinstance(r.get("best_val_loss"), (int, float))]
     lowest = min(bests) if len(bests) > 1 else None
-
-    def line(values: list[str], styles: list[dict]) -> str:
-        parts = [out.style(v.rjust(w) if r else v.ljust(w), **s) for v, w, r, s in zip(values, widths, right, styles, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    lines = [line(shown, [{"bold": True}] * len(shown))]
-    for row, values in zip(t.rows, cells, strict=True):
-        styles: list[dict] = []
-        for c in shown:
-            if c == "hash":
-                styles.append({"fg": "yellow"})
-            elif c == "status":
-                styles.append({"fg": _STATE_COLOR.get(row["status"])})
-            elif c == "best_val_loss" and lowest is not None and row.get(c) == lowest:
-                styles.append({"fg": "green", "bold": True})
-            else:
-                styles.append({})
-        lines.append(line(values, styles))
-    return lines
+    for name, cells in zip(shown, columns, strict=True):
+        cells[0] = out.style(cells[0], bold=True)
+        for i, row in enumerate(t.rows, 1):
+            if name == "hash":
+                cells[i] = out.style(cells[i], fg="yellow")
+            elif name == "status":
+                cells[i] = out.style(cells[i], fg=_STATE_COLOR.get(row["status"]))
+            elif name == "best_val_loss" and lowest is not None and row.get(name) == lowest:
+                cells[i] = out.style(cells[i], fg="green", bold=True)
 
 
 def _csv(t: cmp.Table) -> str:

@@ -22,7 +22,7 @@ import msgspec
 from nanigpt.conf import TAG_FIELD, ConfigError, format_value
 from nanigpt.conf._suggest import close_matches
 from nanigpt.experiments.record import expand_targets
-from nanigpt.store import RunDir, RunStore
+from nanigpt.store import RunDir, RunStore, StoreError
 
 # What each row has after the config columns, from status.json: the state, the step reached and
 # the run's length, the last train and val losses, the best val loss, this attempt's throughput
@@ -30,14 +30,33 @@ from nanigpt.store import RunDir, RunStore
 SUMMARY = ("status", "step", "steps", "train_loss", "val_loss", "best_val_loss", "tokens_per_s", "wall_s")
 
 
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()  # a field a config lacks
+
+
 @dataclass(frozen=True)
 class Stored:
-    """One run as compare and plot read it: its config's leaves by path (a union's variant under
-    its section's path) and its live status."""
+    """One run as compare and plot read it: its stored config (plain JSON) and its live status."""
 
     run: RunDir
-    leaves: dict[str, Any]
+    config: dict
     status: dict
+
+    def get(self, path: str) -> Any:
+        """The value at `path` (a section's path: its variant's tag), or MISSING."""
+        return value_at(self.config, path.split("."))
+
+
+def value_at(cfg: dict, parts: Sequence[str]) -> Any:
+    """The value at the path `parts` of a stored config (a section's: its tag), or MISSING."""
+    node: Any = cfg
+    for part in parts:
+        if type(node) is not dict:
+            return MISSING
+        node = node.get(part, MISSING)
+    if type(node) is dict and node:
+        tag = node.get(TAG_FIELD)
+        return tag if isinstance(tag, str) else MISSING
+    return node
 
 
 @dataclass(frozen=True)
@@ -51,22 +70,46 @@ class Table:
     skipped: int = 0
 
 
-def leaves(cfg: dict, prefix: str = "") -> dict[str, Any]:
+def leaves(cfg: dict) -> dict[str, Any]:
     """Leaf path -> value of a stored config; a union section's tag is the section's own entry
     (`optim`: `muon`), ahead of its fields. Lists are values, as tuples are fields."""
     out: dict[str, Any] = {}
-    tag = cfg.get(TAG_FIELD) if prefix else None
-    if isinstance(tag, str):
-        out[prefix] = tag
-    for k, v in cfg.items():
-        if k == TAG_FIELD and isinstance(tag, str):
-            continue
-        p = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict) and v:
-            out.update(leaves(v, p))
-        else:
-            out[p] = v
+    _flatten(cfg, "", out)
     return out
+
+
+def _flatten(cfg: dict, dot: str, out: dict[str, Any]) -> None:
+    tag = cfg.get(TAG_FIELD) if dot else None
+    if isinstance(tag, str):
+        out[dot[:-1]] = tag
+    for k, v in cfg.items():
+        if type(v) is dict and v:
+            _flatten(v, f"{dot}{k}.", out)
+        elif not (k == TAG_FIELD and tag is not None):
+            out[dot + k] = v
+
+
+def _differences(a: Any, b: Any, dot: str, out: dict[str, None]) -> None:
+    """Add to `out` every path at which config `b` differs from `a` or exists in one only.
+    Equal sections cost one C-level comparison: a thousand runs that differ in three fields are
+    compared in three walks down, not in a flattening of every field of every run."""
+    if type(a) is dict and a and type(b) is dict and b:
+        if dot and a.get(TAG_FIELD) != b.get(TAG_FIELD):
+            out[dot[:-1]] = None
+        for k, va in a.items():
+            vb = b.get(k, MISSING)
+            if (va is vb or (type(va) is type(vb) and va == vb)) or (k == TAG_FIELD and dot):
+                continue
+            _differences(va, vb, f"{dot}{k}.", out)
+        for k, vb in b.items():
+            if k not in a and not (k == TAG_FIELD and dot):
+                _differences(MISSING, vb, f"{dot}{k}.", out)
+        return
+    for side in (a, b):  # a leaf that differs, or a section on one side only: all its leaves
+        if type(side) is dict and side:
+            out.update(dict.fromkeys(leaves({dot[:-1]: side})))
+        elif side is not MISSING:
+            out[dot[:-1]] = None
 
 
 # --- which runs -------------------------------------------------------------------------------
@@ -74,23 +117,27 @@ def leaves(cfg: dict, prefix: str = "") -> dict[str, Any]:
 
 def load(store: RunStore, names: Sequence[str] = (), *, all_runs: bool = False) -> tuple[list[Stored], int]:
     """The runs named by hashes, prefixes and `sweep:PREFIX` (in that order, each once), or every
-    readable run with `all_runs` (newest first). Returns them and how many directories --all
-    skipped as unreadable; a named run that cannot be read is an error."""
+    run with `all_runs` (newest first). Returns them and how many run directories --all skipped
+    as unreadable; a named run that cannot be read is an error."""
     if all_runs and names:
         raise ConfigError(f"--all takes every run: name no runs beside it (got {names[0]!r})")
     if all_runs:
-        listed = store.list()
-        hashes = [r["hash"] for r in listed if "problem" not in r]
-        skipped = len(listed) - len(hashes)
-    else:
-        if not names:
-            raise ConfigError("no runs named", suggestion="give run hashes, sweep:PREFIX, or --all")
+        hashes = store.hashes()
+    elif names:
         hashes = list(dict.fromkeys(store.resolve_hash(n) for n in expand_targets(store, list(names))))
-        skipped = 0
-    out = []
+    else:
+        raise ConfigError("no runs named", suggestion="give run hashes, sweep:PREFIX, or --all")
+    out, skipped = [], 0
     for h in hashes:
-        run = store.run(h)
-        out.append(Stored(run, leaves(run.config_dict()), run.status()))
+        run = RunDir(store.root / h, h)
+        try:
+            out.append(Stored(run, run.config_dict(), run.status()))
+        except StoreError:
+            if not all_runs:
+                raise
+            skipped += 1
+    if all_runs:
+        out.sort(key=lambda r: (r.status.get("created") or "", r.run.hash), reverse=True)
     return out, skipped
 
 
@@ -113,14 +160,26 @@ def field_path(name: str, paths: Sequence[str], what: str) -> str:
                       suggestion=f"did you mean `{close[0]}`?" if close else "`nanigpt show HASH` shows a run's fields")
 
 
-def _all_paths(runs: Sequence[Stored]) -> list[str]:
+def _all_paths(runs: Sequence[Stored], changed: dict[str, None] | None = None) -> list[str]:
     """Every path any run has, in config order: by section, then as first seen (so a variant's
-    fields that only later runs have stay beside their section)."""
-    seen = list(dict.fromkeys(p for r in runs for p in r.leaves))
-    top = {}
+    fields that only later runs have stay beside their section). `changed`: the paths at which
+    the runs differ from the first, if known."""
+    if not runs:
+        return []
+    if changed is None:
+        changed = _changed(runs)
+    seen = list(dict.fromkeys([*leaves(runs[0].config), *changed]))
+    top: dict[str, int] = {}
     for p in seen:
         top.setdefault(p.partition(".")[0], len(top))
     return sorted(seen, key=lambda p: top[p.partition(".")[0]])
+
+
+def _changed(runs: Sequence[Stored]) -> dict[str, None]:
+    out: dict[str, None] = {}
+    for r in runs[1:]:
+        _differences(runs[0].config, r.config, "", out)
+    return out
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -151,12 +210,12 @@ def where(runs: list[Stored], conditions: Sequence[str]) -> list[Stored]:
             parsed = msgspec.json.decode(text)
         except msgspec.DecodeError:
             parsed = _TEXT
-        held = [r.leaves[path] for r in runs if path in r.leaves]
+        held = [v for v in (r.get(path) for r in runs) if v is not MISSING]
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in held)
         if held and numbers and not (isinstance(parsed, (int, float)) and not isinstance(parsed, bool)):
             raise ConfigError(f"--where {cond}: `{path}` holds numbers in these runs, not `{text}`",
                               suggestion=f"e.g. --where {name}={format_value(held[0])}")
-        runs = [r for r in runs if path in r.leaves and _matches(r.leaves[path], text, parsed)]
+        runs = [r for r in runs if (v := r.get(path)) is not MISSING and _matches(v, text, parsed)]
     return runs
 
 
@@ -167,15 +226,16 @@ def differing(runs: Sequence[Stored]) -> list[str]:
     """The paths in which `runs` differ, in config order: a field whose value differs among the
     runs that have it, or that some runs lack, unless a differing variant above it (`optim`) is
     why they lack it."""
-    paths = _all_paths(runs)
-    sections = {p.rpartition(".")[0] for p in paths if "." in p}
+    changed = _changed(runs)
+    paths = [p for p in _all_paths(runs, changed) if p in changed]
     uniform, partial = {}, set()
     for p in paths:
-        present = [r.leaves[p] for r in runs if p in r.leaves]
+        parts = p.split(".")
+        present = [v for v in (value_at(r.config, parts) for r in runs) if v is not MISSING]
         uniform[p] = all(_same(v, present[0]) for v in present[1:])
         if len(present) < len(runs):
             partial.add(p)
-    variants = {p for p in paths if p in sections and not uniform[p]}
+    variants = {p for p in paths if not uniform[p] and any(q.startswith(p + ".") for q in paths)}
 
     def explained(p: str) -> bool:
         parts = p.split(".")
@@ -202,10 +262,12 @@ def short_names(paths: Sequence[str], taken: Iterable[str] = ()) -> dict[str, st
 # --- the table --------------------------------------------------------------------------------
 
 
-def _row(r: Stored, names: dict[str, str]) -> dict[str, Any]:
+def _row(r: Stored, names: dict[tuple[str, ...], str]) -> dict[str, Any]:
     st = r.status
     row: dict[str, Any] = {"hash": r.run.hash}
-    row.update((name, r.leaves[p]) for p, name in names.items() if p in r.leaves)
+    for parts, name in names.items():
+        if (v := value_at(r.config, parts)) is not MISSING:
+            row[name] = v
     row.update(status=st["state"], step=st.get("step"), steps=st.get("steps"), train_loss=st.get("train_loss"),
                val_loss=st.get("val_loss"), best_val_loss=st.get("best_val_loss"),
                tokens_per_s=st.get("tokens_per_s"), wall_s=st.get("wall_s"))
@@ -246,7 +308,8 @@ def table(runs: list[Stored], *, columns: Sequence[str] | None = None, sort: str
         paths = list(dict.fromkeys(field_path(c, every, "--columns") for c in columns))
     names = short_names(paths, taken=("hash", *SUMMARY))
     cols = ["hash", *names.values(), *SUMMARY]
-    rows = [_row(r, names) for r in runs]
+    split = {tuple(p.split(".")): name for p, name in names.items()}
+    rows = [_row(r, split) for r in runs]
     if sort:
         rows = sort_rows(rows, sort, cols)
     return Table(cols, {n: p for p, n in names.items()}, rows, skipped)

@@ -49,7 +49,8 @@ def legend_labels(runs: Sequence[cmp.Stored]) -> list[str]:
     if not paths:
         return [r.run.short for r in runs]
     names = cmp.short_names(paths)
-    return [" ".join(f"{names[p]}={format_value(r.leaves[p])}" for p in paths if p in r.leaves) for r in runs]
+    return [" ".join(f"{names[p]}={format_value(v)}" for p in paths if (v := r.get(p)) is not cmp.MISSING)
+            for r in runs]
 
 
 def smooth(ys: Sequence[float]) -> list[float]:
@@ -68,7 +69,7 @@ def smooth(ys: Sequence[float]) -> list[float]:
 
 def _series(run: cmp.Stored, records: list[dict], metric: str, x: str) -> tuple[list[float], list[float]]:
     """(xs, ys) of one metric of one run: its finite values, in step order."""
-    per_step = run.leaves.get("train.batch_tokens")
+    per_step = run.get("train.batch_tokens")
     if x == "tokens" and not isinstance(per_step, int):
         raise ConfigError(f"--x tokens: run {run.run.short} has no `train.batch_tokens` in its config",
                           suggestion="plot it with --x step")

@@ -109,7 +109,7 @@ def is_hash(name: str) -> bool:
 def _read_run_file(path: str | Path) -> bytes:
     """A run file's bytes, or a StoreError that says which file is missing or unreadable."""
     try:
-        return _read_bytes(Path(path))
+        return _read_bytes(path)  # type: ignore[arg-type]  # open() takes a str as well: no Path to build
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", suggestion="the run directory is incomplete; remove it and train again"
@@ -259,7 +259,7 @@ class RunDir:
     def config_dict(self) -> dict:
         """The stored config.json, after checking that it still hashes to the directory name."""
         if self._config is None:
-            path = self.path / "config.json"
+            path = os.path.join(self.path, "config.json")  # a string: compare reads a thousand
             raw = _read_run_file(path)
             # The file is written as the canonical bytes, so the raw bytes hash to the name;
             # only an edited file needs the slower canonical re-hash (reformatting is no change).
@@ -563,6 +563,11 @@ class RunStore:
             return []
         except OSError as e:
             raise StoreError(f"cannot read the runs directory {self.root}: {e.strerror}") from None
+
+    def hashes(self) -> list[str]:
+        """The names in the runs directory that are run hashes and not links out of it, unsorted:
+        what `compare --all` reads (each may still be unreadable)."""
+        return [n for n in self._names() if is_hash(n) and self._escape(n) is None]
 
     def _escape(self, name: str) -> str | None:
         """Where `runs/<name>` leads when it is a link out of the runs directory; else None.
