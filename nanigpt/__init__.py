@@ -1,13 +1,13 @@
 """naniGPT: train small GPTs from configs that are precisely specified and exactly reproducible.
 
 From Python: `nanigpt.train(spec, **runtime)`, `nanigpt.load(prefix)`, `nanigpt.runs()`,
-`nanigpt.resolve(spec)` and the `Run` they give (nanigpt/_api.py), loaded on first use so that
-the command line does not pay for them.
+`nanigpt.resolve(spec)`, `nanigpt.compare(runs)` and the `Run` they give (nanigpt/_api.py),
+loaded on first use so that the command line does not pay for them.
 """
 
 from nanigpt._version import __version__
 
-_API = ("train", "load", "runs", "resolve", "Run")
+_API = ("train", "load", "runs", "resolve", "compare", "Run")
 __all__ = ["__version__", *_API]
 
 

@@ -1,4 +1,4 @@
-"""naniGPT from Python: `train`, `load`, `runs`, `resolve` and the `Run` they give.
+"""naniGPT from Python: `train`, `load`, `runs`, `resolve`, `compare` and the `Run` they give.
 
 The same store and lifecycle as the command line: the same hash, lock, attempt record and resume.
 A spec is a string (`"preset:small +large lr=1e-4"`), a list of tokens, or a RunConfig built in
@@ -145,3 +145,21 @@ def train(spec: str | Sequence[str] | RunConfig, *, runs_dir: str | os.PathLike[
     train_run(r, rt, store, registry, say=say, warn=lambda m: say(f"Warning: {m}"), out=out)
     return Run(store.run(r.hash))
 
+
+
+def compare(runs: str | Run | Sequence[str | Run] | None = None, *, where: str | Sequence[str] = (),
+            columns: Sequence[str] | None = None, sort: str | None = None,
+            runs_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """The rows `nanigpt compare` prints, as dicts: `hash`, the config fields in which the runs
+    differ (or `columns`), then `status`, `step`, `steps`, `train_loss`, `val_loss`,
+    `best_val_loss`, `tokens_per_s` and `wall_s`. A field that a run's config lacks (another
+    variant of a union section) is left out of its dict. `runs` are Runs, hashes, prefixes or
+    `sweep:PREFIX` (default: every run); `where` is `path=value` conditions; `sort` a column
+    (`-best_val_loss`: descending)."""
+    from nanigpt.experiments.compare import compare as compare_runs
+
+    named = [runs] if isinstance(runs, (str, Run)) else list(runs or ())
+    names = [r.hash if isinstance(r, Run) else r for r in named]
+    conditions = [where] if isinstance(where, str) else list(where)
+    return compare_runs(_store(runs_dir), names, all_runs=runs is None, where_=conditions,
+                        columns=list(columns) if columns is not None else None, sort=sort).rows
