@@ -1,4 +1,5 @@
-"""naniGPT from Python: `train`, `sweep`, `load`, `runs`, `resolve` and the `Run` and `Sweep` they give.
+"""naniGPT from Python: `train`, `sweep`, `load`, `runs`, `resolve`, `compare` and the `Run` and
+`Sweep` they give.
 
 The same store and lifecycle as the command line: the same hash, lock, attempt record and resume.
 A spec is a string (`"preset:small +large lr=1e-4"`), a list of tokens, or a RunConfig built in
@@ -205,3 +206,21 @@ def sweep(spec: str | Sequence[str], *, runs_dir: str | os.PathLike[str] | None 
     result = run_sweep(plan, flags, store, jobs=jobs, executor=executor, slurm=slurm_options,
                        retry_failed=retry_failed, say=say, out=out)
     return Sweep(load_sweep(store, plan.hash), store, result.failed, result.interrupted)
+
+
+def compare(runs: str | Run | Sequence[str | Run] | None = None, *, where: str | Sequence[str] = (),
+            columns: Sequence[str] | None = None, sort: str | None = None,
+            runs_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """The rows `nanigpt compare` prints, as dicts: `hash`, the config fields in which the runs
+    differ (or `columns`), then `status`, `step`, `steps`, `train_loss`, `val_loss`,
+    `best_val_loss`, `tokens_per_s` and `wall_s`. A field that a run's config lacks (another
+    variant of a union section) is left out of its dict. `runs` are Runs, hashes, prefixes or
+    `sweep:PREFIX` (default: every run); `where` is `path=value` conditions; `sort` a column
+    (`-best_val_loss`: descending)."""
+    from nanigpt.experiments.compare import compare as compare_runs
+
+    named = [runs] if isinstance(runs, (str, Run)) else list(runs or ())
+    names = [r.hash if isinstance(r, Run) else r for r in named]
+    conditions = [where] if isinstance(where, str) else list(where)
+    return compare_runs(_store(runs_dir), names, all_runs=runs is None, where_=conditions,
+                        columns=list(columns) if columns is not None else None, sort=sort).rows

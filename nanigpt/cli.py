@@ -1,4 +1,5 @@
-"""The `nanigpt` command line: train, sweep, show, diff, runs, sweeps, presets, patches, fields, sample, prepare.
+"""The `nanigpt` command line: train, sweep, show, diff, runs, sweeps, compare, plot, presets,
+patches, fields, sample, prepare.
 
 Start-up cost is part of the interface (`show`, `diff` and completion run interactively), so
 this module imports click alone; each command imports what it needs when it runs, and only
@@ -324,6 +325,76 @@ def runs(as_json: bool, runs_dir: Path) -> None:
     from nanigpt._cli_view import runs_command
 
     runs_command(as_json=as_json, runs_dir=runs_dir)
+
+
+def _where_option(f: Any) -> Any:
+    return click.option("--where", "where", multiple=True, metavar="PATH=VALUE",
+                        help="Only the runs whose config has this value (repeatable; `lr=0.001` or `optim.lr=0.001`).")(f)
+
+
+@cli.command(context_settings=_CONTEXT, short_help="A table of runs: the fields that differ, losses, speed.")
+@click.argument("runs", nargs=-1, metavar="RUNS...", shell_complete=_hash_complete)
+@click.option("--all", "all_runs", is_flag=True, help="Every run in the runs directory.")
+@_where_option
+@click.option("--columns", metavar="A,B", help="Show these config fields instead of the ones that differ.")
+@click.option("--sort", metavar="COL", help="Order by this column; -COL for descending (--sort=-lr).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as one JSON document.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@_runs_option
+def compare(runs: tuple[str, ...], all_runs: bool, where: tuple[str, ...], columns: str | None, sort: str | None,
+            as_json: bool, as_csv: bool, runs_dir: Path) -> None:
+    """Line runs up in a table, one row per run. RUNS are hashes or unique prefixes, or
+    sweep:PREFIX for a sweep's members; --all takes every run.
+
+    The columns are the config fields in which the runs differ, found automatically (a union
+    section that differs, such as `optim`, shows its variant; a field a run's variant lacks shows
+    as `-`), then status, steps, the last train and val losses, the best val loss, tokens/s and
+    the training time. They come from each run's status.json: no metrics file is read.
+
+    \b
+    Examples:
+      nanigpt compare 3f2a 8e1d c07b
+      nanigpt compare sweep:9a1c --sort best_val_loss
+      nanigpt compare --all --where n_layer=4 --columns lr,batch_tokens
+      nanigpt compare --all --csv > runs.csv
+    """
+    from nanigpt._cli_compare import compare_command
+
+    compare_command(runs, all_runs=all_runs, where=where, columns=columns, sort=sort, as_json=as_json,
+                    as_csv=as_csv, runs_dir=runs_dir)
+
+
+@cli.command(context_settings=_CONTEXT, short_help="The runs' loss curves as a PNG.")
+@click.argument("runs", nargs=-1, metavar="RUNS...", shell_complete=_hash_complete)
+@click.option("--all", "all_runs", is_flag=True, help="Every run in the runs directory.")
+@_where_option
+@click.option("--x", "x", type=click.Choice(["step", "tokens", "time"]), default="step", show_default=True,
+              help="The x axis: step, tokens seen, or training time.")
+@click.option("--metric", "metrics", multiple=True, type=click.Choice(["loss", "val_loss", "lr", "grad_norm"]),
+              help="A panel per metric (repeatable)  [default: loss, val_loss]")
+@click.option("--log-y", is_flag=True, help="A logarithmic y axis.")
+@click.option("--size", default="1200x700", show_default=True, metavar="WxH", help="The picture's size in pixels.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
+              help="Where to write it (default: plot-<hash of the runs>.png here, or plot-sweep-<hash>.png).")
+@_runs_option
+def plot(runs: tuple[str, ...], all_runs: bool, where: tuple[str, ...], x: str, metrics: tuple[str, ...],
+         log_y: bool, size: str, out: Path | None, runs_dir: Path) -> None:
+    """Draw the curves of RUNS (hashes, prefixes, sweep:PREFIX, or --all) into a PNG and print its path.
+
+    One colour per run; train loss smoothed over its raw values, val loss as points joined by a
+    line. The legend names each run by the fields in which the runs differ (`lr=0.001 n_layer=4`).
+    Needs matplotlib: pip install 'nanigpt[plot]'.
+
+    \b
+    Examples:
+      nanigpt plot 3f2a 8e1d -o curves.png
+      nanigpt plot sweep:9a1c --x tokens --log-y
+      nanigpt plot sweep:9a1c --metric val_loss --metric lr --size 1600x900
+    """
+    from nanigpt._cli_compare import plot_command
+
+    plot_command(runs, all_runs=all_runs, where=where, x=x, metrics=metrics, log_y=log_y, size=size, out=out,
+                 runs_dir=runs_dir)
 
 
 @cli.command(context_settings=_CONTEXT, short_help="The presets (preset:NAME).")

@@ -1,5 +1,6 @@
 """One live status line on a terminal, rewritten in place, with notes kept above it. Silent when
-off (not a terminal, or turned off). Training's progress and prepare's both draw with it."""
+off (not a terminal, or turned off). Training's progress and prepare's both draw with it; `si`
+and `duration` write its numbers (and the trainer's summary, and `compare`'s table)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,20 @@ class LiveLine:
             self.stream.write("\n")
             self.stream.flush()
             self.shown = False
+
+
+def si(x: float) -> str:
+    """`12.3k`, `4.5M`: a count or rate in three figures."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{unit}"
+    return f"{x:.0f}"
+
+
+def duration(s: float) -> str:
+    """`12.3s`, `4m05s`, `1h02m03s`."""
+    if s < 60:
+        return f"{s:.1f}s"
+    m, s = divmod(int(round(s)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

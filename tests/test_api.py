@@ -62,7 +62,7 @@ def test_the_face_loads_nothing_until_asked():
             "f = nanigpt.train\n"
             "print(callable(f), nanigpt.train is f, sorted(nanigpt.__all__))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == ["False False", "True True ['Run', '__version__', 'load', 'resolve', 'runs', 'train']"]
+    assert out == ["False False", "True True ['Run', 'Sweep', '__version__', 'compare', 'load', 'resolve', 'runs', 'sweep', 'train']"]
 
 
 def test_the_readme_python_section_runs(monkeypatch, one_thread):

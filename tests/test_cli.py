@@ -51,9 +51,11 @@ def test_top_level_help_lists_every_command(runs):
     assert r.exit_code == 0 and r.stdout.startswith("Usage: nanigpt [OPTIONS] COMMAND [ARGS]...\n")
     assert r.stdout.endswith(
         "Commands:\n"
+        "  compare  A table of runs: the fields that differ, losses, speed.\n"
         "  diff     Field-by-field difference of two runs or specs.\n"
         "  fields   The config fields: type, default, description.\n"
         "  patches  The patches (+NAME).\n"
+        "  plot     The runs' loss curves as a PNG.\n"
         "  prepare  Tokenize text files into token shards (llm.c's .bin format).\n"
         "  presets  The presets (preset:NAME).\n"
         "  runs     The runs, newest first.\n"

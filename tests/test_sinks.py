@@ -64,8 +64,8 @@ def test_a_resumed_run_continues_its_curves_without_duplicates(tmp_path, text, m
     runs = tmp_path / "runs"
     real = rundir.RunDir.append_metrics
 
-    def stop_after_step_6(self, rec):
-        real(self, rec)
+    def stop_after_step_6(self, rec, summary=None):
+        real(self, rec, summary)
         if rec.get("step") == 6:
             raise KeyboardInterrupt
 

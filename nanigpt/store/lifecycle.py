@@ -272,7 +272,7 @@ def _attempt(store: RunStore, run: RunDir, created: bool, root_existed: bool, r:
     before = dict(st)
     attempt = new_attempt(r.tokens, rt, world)
     if rt.fresh:
-        run.write_status(step=0, train_loss=None, val_loss=None)
+        run.write_status(step=0, train_loss=None, val_loss=None, best_val_loss=None, tokens_per_s=None, wall_s=None)
     run.begin_attempt(attempt)
     from nanigpt.training.loop import train
 

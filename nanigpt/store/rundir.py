@@ -4,7 +4,8 @@
 runs/<hash>/
   config.json       the canonical resolved config: its xxh3-128 *is* the directory name
   recipe.json       the first spec that made it: tokens, start, blame, short hash, created
-  status.json       state, steps done, last losses, the attempt in progress
+  status.json       state, steps done, last and best losses, tokens/s, wall time, the attempt
+                    in progress: what `runs` and `compare` show without reading the metrics
   attempts.jsonl    one line per finished, failed or interrupted invocation of `train`
   metrics.jsonl     one line per logged step (written by the trainer); superseded lines kept
   checkpoints/      the trainer's checkpoints
@@ -206,6 +207,13 @@ def describe_status(st: dict | None) -> str:
     return f"finished: {at} steps{losses}"
 
 
+def _best_val(values: list[Any]) -> float | None:
+    """The lowest finite number among `values` (val losses; None, text and NaN skipped)."""
+    finite = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+              and abs(v) != float("inf")]
+    return min(finite) if finite else None
+
+
 def format_loss(v: Any) -> str:
     """A loss with 4 decimals (anything else as it is: `nan` stored as text)."""
     return f"{v:.4f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
@@ -254,7 +262,7 @@ class RunDir:
     def config_dict(self) -> dict:
         """The stored config.json, after checking that it still hashes to the directory name."""
         if self._config is None:
-            path = self.path / "config.json"
+            path = os.path.join(self.path, "config.json")  # a string: compare reads a thousand
             raw = _read_run_file(path)
             # The file is written as the canonical bytes, so the raw bytes hash to the name;
             # only an edited file needs the slower canonical re-hash (reformatting is no change).
@@ -433,18 +441,26 @@ class RunDir:
             self._healed.add(name)
         append_line(self.path / name, record, fsync=fsync)
 
-    def append_metrics(self, record: dict) -> None:
+    def append_metrics(self, record: dict, summary: dict | None = None) -> None:
         """Log one metrics record (a dict with `step`; `train_loss`/`loss`, `val_loss` also feed
-        status.json, so `runs` and `show` see progress without reading the whole log)."""
+        status.json, so `runs`, `show` and `compare` see progress without reading the whole log).
+        status.json also keeps the best val loss so far, and `summary`: run-level figures the
+        trainer sends with an eval line (`tokens_per_s`, `wall_s`)."""
         if self.read_only:
             return
         self._append("metrics.jsonl", record)
-        live: dict[str, Any] = {}
+        live: dict[str, Any] = dict(summary or {})
         if isinstance(record.get("step"), int):
             live["step"] = record["step"]
         for key, dest in (("train_loss", "train_loss"), ("loss", "train_loss"), ("val_loss", "val_loss")):
             if isinstance(record.get(key), (int, float)):
                 live[dest] = record[key]
+        if "val_loss" in live:
+            if self._status is None:
+                self._status = dict(self.stored_status())
+            best = _best_val([self._status.get("best_val_loss"), live["val_loss"]])
+            if best is not None:
+                live["best_val_loss"] = best
         if live and ("val_loss" in live or time.monotonic() - self._last_status_write >= _STATUS_EVERY_S):
             self.write_status(**live)
         elif live:
@@ -468,6 +484,11 @@ class RunDir:
                 n += 1
         if n:
             atomic_write(path, b"".join(msgspec.json.encode(r) + b"\n" for r in recs))
+        # The best val loss may have been one of the lines just superseded (or the run predates
+        # the summary): recomputed from the lines that count.
+        best = _best_val([r.get("val_loss") for r in recs if not r.get("superseded")])
+        if best != (self._status if self._status is not None else self.stored_status()).get("best_val_loss"):
+            self.write_status(best_val_loss=best)
         return n
 
     def append_attempt(self, record: dict) -> None:
@@ -549,6 +570,11 @@ class RunStore:
 
     def _names(self) -> list[str]:
         return [e.name for e in self._entries()]
+
+    def hashes(self) -> list[str]:
+        """The names in the runs directory that are run hashes and not links out of it, unsorted:
+        what `compare --all` reads (each may still be unreadable)."""
+        return [n for n in self._names() if is_hash(n) and self._escape(n) is None]
 
     def _escape(self, name: str) -> str | None:
         """Where `runs/<name>` leads when it is a link out of the runs directory; else None.

@@ -25,7 +25,7 @@ import xxhash
 from nanigpt.conf import ConfigError, canonical_bytes, hash_bytes, short_hash
 from nanigpt.config import RunConfig
 from nanigpt.data.tokens import rank_slice
-from nanigpt.liveline import LiveLine
+from nanigpt.liveline import LiveLine, duration, si
 from nanigpt.training import checkpoint as ckpt
 from nanigpt.training import profiling
 from nanigpt.training import sinks
@@ -55,11 +55,11 @@ class Summary:
 
     def lines(self) -> list[str]:
         if self.resumed_from == self.steps:  # killed after its last checkpoint: nothing was left to train
-            head = f"run {short_hash(self.hash)}: {self.steps} steps in {_duration(self.elapsed_s)}, all before this attempt"
+            head = f"run {short_hash(self.hash)}: {self.steps} steps in {duration(self.elapsed_s)}, all before this attempt"
         else:
             head = (
-                f"run {short_hash(self.hash)}: {self.steps} steps in {_duration(self.elapsed_s)}, "
-                f"{_si(self.tokens_per_s)} tokens/s"
+                f"run {short_hash(self.hash)}: {self.steps} steps in {duration(self.elapsed_s)}, "
+                f"{si(self.tokens_per_s)} tokens/s"
                 + (f" (compile {self.compile_s:.1f} s)" if self.compile_s is not None else "")
                 + (f", resumed from step {self.resumed_from}" if self.resumed_from else "")
             )
@@ -73,26 +73,11 @@ class Summary:
         if self.val_loss is not None and self.unigram_entropy > 0:
             losses.append(f"ratio {self.val_loss / self.unigram_entropy:.3f}")
         out.append("  " + ", ".join(losses) + " (nats/token)")
-        out.append(f"  params {_si(self.params)}, peak memory {self.peak_memory_mb:.0f} MB")
+        out.append(f"  params {si(self.params)}, peak memory {self.peak_memory_mb:.0f} MB")
         if self.files:
             where = os.path.commonpath(self.files) if len(self.files) > 1 else os.path.dirname(self.files[0])
             out.append(f"  files in {where}: " + ", ".join(os.path.relpath(f, where) for f in self.files))
         return out
-
-
-def _si(x: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.1f}{unit}"
-    return f"{x:.0f}"
-
-
-def _duration(s: float) -> str:
-    if s < 60:
-        return f"{s:.1f}s"
-    m, s = divmod(int(round(s)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 def _seed_for(seed: int, stream: str, k: int, rank: int = 0) -> int:
@@ -128,7 +113,7 @@ class _Progress(LiveLine):
 
     def update(self, step: int, loss: float, tok_s: float, eta_s: float, *, force: bool = False) -> None:
         if self.due(force):
-            self.show(f"step {step}/{self.steps}  loss {loss:.4f}  {_si(tok_s)} tok/s  ETA {_duration(max(eta_s, 0.0))}")
+            self.show(f"step {step}/{self.steps}  loss {loss:.4f}  {si(tok_s)} tok/s  ETA {duration(max(eta_s, 0.0))}")
 
 
 def _config_identity(cfg: RunConfig, run: RunFiles | None) -> tuple[str, str]:
@@ -392,7 +377,11 @@ def train(
                 progress.note(f"step {done}/{steps}  val loss {record['val_loss']:.4f}" + (" (whole val split)" if full else ""))
             last = {"loss": loss_f, **({"val_loss": record["val_loss"], "val_full": full} if "val_loss" in record else {})}
             if run is not None and main:
-                run.append_metrics(record)
+                # With each val loss, the run's figures for `compare`: this attempt's throughput
+                # (eval excluded) and the training time over all attempts.
+                summary = ({"tokens_per_s": tokens_per_step * (done - start) / train_time,
+                            "wall_s": record["elapsed_s"]} if "val_loss" in record else None)
+                run.append_metrics(record, summary)
                 for sink in loggers:
                     sink.log(record)
             if not math.isfinite(loss_f):
