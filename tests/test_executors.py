@@ -250,6 +250,8 @@ if name == "sbatch":
     (root / "state").mkdir(exist_ok=True)
     (root / "jobs" / f"{{jid}}.sh").write_text(Path(sys.argv[1]).read_text())
     mode = (root / "mode").read_text().strip()
+    if mode == "refuse":
+        sys.exit("sbatch: error: invalid partition specified: nope")
     (root / "state" / str(jid)).write_text("RUNNING" if mode == "run" else mode)
     if mode == "run":
         env = dict(os.environ, SLURM_JOB_ID=str(jid), SLURM_NTASKS="1", SLURM_JOB_NUM_NODES="1", SLURM_NODEID="0",
@@ -364,6 +366,15 @@ def test_slurm_states_of_jobs_that_left_no_result(slurm: Path, tmp_path: Path) -
         assert line in submitted(slurm)[0].splitlines()
 
 
+def test_a_job_that_sbatch_refuses_is_reported_failed_with_its_reason(slurm: Path, tmp_path: Path) -> None:
+    (slurm / "mode").write_text("refuse")
+    seen, on_done = collect()
+    runs = tmp_path / "runs"
+    run_submitit(jobs_for(runs, "1e-3", "2e-3"), FLAGS, runs, 1, on_done, cluster="slurm", folder=tmp_path / "jobs")
+    assert [(r["outcome"], r["message"]) for _, r in seen] == \
+        [("failed", "not submitted: sbatch: error: invalid partition specified: nope")] * 2
+
+
 def test_a_multi_gpu_member_runs_torchrun_with_the_rendezvous_on_the_first_node() -> None:
     job = Job(3, "ab" * 16, ["preset:small", "lr=1e-4"])
     cmd = torchrun_command(job, {"device": "cuda", "compile": True, "parallel": "fsdp", "progress": "off"},
@@ -426,9 +437,13 @@ def job_process(folder: Path) -> int:
     raise AssertionError("no job process")
 
 
-def test_slurm_time_limit_records_the_run_interrupted_and_reports_it_failed(slurm: Path, tmp_path: Path) -> None:
-    """SIGUSR2 is submitit's warning before the time limit: the run records `interrupted` (it
-    resumes when the sweep runs again) and the member is reported failed, saying why."""
+@pytest.mark.parametrize("sig, why", [(signal.SIGUSR2, "timed out: Slurm's time limit came first"),
+                                      (signal.SIGTERM, "stopped by SIGTERM (scancel, preemption or a node going down)")])
+def test_slurm_stopping_a_job_records_the_run_interrupted_and_reports_it_failed(
+        sig: signal.Signals, why: str, slurm: Path, tmp_path: Path) -> None:
+    """SIGUSR2 is submitit's warning before the time limit, SIGTERM Slurm's way to end a job: the
+    run records `interrupted` (it resumes when the sweep runs again) and the member is reported
+    failed, saying why, so that the sweep goes on with the others."""
     import threading
 
     runs = tmp_path / "runs"
@@ -437,12 +452,12 @@ def test_slurm_time_limit_records_the_run_interrupted_and_reports_it_failed(slur
 
     def time_is_up() -> None:
         wait_for_training(runs, job.hash)
-        os.kill(job_process(tmp_path / "jobs"), signal.SIGUSR2)
+        os.kill(job_process(tmp_path / "jobs"), sig)
 
     threading.Thread(target=time_is_up, daemon=True).start()
     run_submitit([job], FLAGS, runs, 1, on_done, cluster="slurm", folder=tmp_path / "jobs")
     ((_, r),) = seen
-    assert r["outcome"] == "failed" and r["message"].startswith("timed out: Slurm's time limit came first; interrupted")
+    assert r["outcome"] == "failed" and r["message"].startswith(f"{why}; interrupted: run {job.hash[:12]} stopped at")
     assert RunStore(runs).run(job.hash).attempts()[-1]["outcome"] == "interrupted"
 
 
@@ -498,3 +513,29 @@ def test_the_executors_import_neither_torch_nor_submitit() -> None:
             "print(sorted(m for m in ('torch', 'submitit') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "[]\n"
+
+
+@pytest.mark.parametrize("executor", ["pool", "local"])
+def test_an_error_in_on_done_stops_the_members_still_running(executor: str, tmp_path: Path) -> None:
+    """The caller's callback raises as a quick member ends: the error reaches the caller, and the
+    long member that was training meanwhile records `interrupted` instead of training on alone."""
+    if executor == "local":
+        pytest.importorskip("submitit")
+    runs = tmp_path / "runs"
+    quick, = jobs_for(runs, "1e-3")
+    slow, = jobs_for(runs, "2e-3", steps=100000)
+
+    def on_done(job, result):
+        wait_for_training(runs, slow.hash)
+        raise RuntimeError("the runner's bug")
+
+    with pytest.raises(RuntimeError, match="the runner's bug"):
+        if executor == "pool":
+            run_pool([slow, quick._replace(number=1)], FLAGS, runs, 2, on_done)
+        else:
+            run_submitit([slow, quick._replace(number=1)], FLAGS, runs, 2, on_done, cluster="local",
+                         folder=tmp_path / "jobs")
+    run = RunStore(runs).run(slow.hash)  # stopped and waited for: a job's controller kills it 1 s after
+    assert run.status()["state"] == "interrupted"  # SIGINT (a `running` status with a free lock)
+    if executor == "pool":
+        assert run.attempts()[-1]["outcome"] == "interrupted"

@@ -214,6 +214,8 @@ def run_pool(jobs: list[Job], flags: dict, runs_dir: str | Path, n: int, on_done
                     if conn is not None:
                         hand_out(conn)
         finally:
+            for conn in busy:  # left by an error (in on_done, say): its members record `interrupted`
+                _signal(procs[conn], signal.SIGINT)
             for conn, p in procs.items():
                 _send_stop(conn)
                 p.join(timeout=60)

@@ -110,16 +110,21 @@ def run_job(job: Job, flags: dict, runs_dir: str, threads: int | None, slurm: Sl
     this process through `run_member`; on more, under torchrun (`torchrun_command`), and the
     outcome is read back from the run store. SIGTERM (scancel, preemption) and SIGUSR2 (submitit's
     warning before the time limit) stop it like Ctrl-C: the run records `interrupted` and resumes
-    when the sweep runs again; a time limit is reported as `failed`, saying so."""
+    when the sweep runs again. Stopped by Slurm rather than by Ctrl-C, the member is reported as
+    `failed`, saying why (the sweep goes on with the others; `interrupted` would stop it)."""
     stop_on(signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
     if slurm is not None and slurm.gpus > 1:
         result = _torchrun_member(job, flags, runs_dir, slurm)
     else:
         result = run_one(job, flags, runs_dir, threads)
-    if member_state["stopped"] == signal.SIGUSR2:
-        result.update(outcome=FAILED, message=f"timed out: Slurm's time limit came first; "
-                                              f"{result.get('message') or 'interrupted'}")
+    why = _SLURM_STOPS.get(member_state["stopped"])
+    if why and result["outcome"] == INTERRUPTED:
+        result.update(outcome=FAILED, message=f"{why}; {result.get('message') or 'interrupted'}")
     return result
+
+
+_SLURM_STOPS = {signal.SIGUSR2: "timed out: Slurm's time limit came first",
+                signal.SIGTERM: "stopped by SIGTERM (scancel, preemption or a node going down)"}
 
 
 def _torchrun_member(job: Job, flags: dict, runs_dir: str, slurm: SlurmOptions) -> dict:
@@ -204,7 +209,7 @@ def run_submitit(jobs: list[Job], flags: dict, runs_dir: str | Path, n: int, on_
     todo = deque(jobs)
     running: dict[Any, Job] = {}  # submitit job -> member
     asked_state = time.monotonic()
-    with CtrlC() as stop:
+    with CtrlC() as stop, _cancelling(running, wait=cluster == "local"):
         while (todo or running) and not stop.asked:
             while todo and len(running) < n and not stop.asked:
                 job = todo.popleft()
@@ -228,14 +233,28 @@ def run_submitit(jobs: list[Job], flags: dict, runs_dir: str | Path, n: int, on_
         if stop.asked:
             for sj in running:
                 sj.cancel(check=False)
-            for sj, job in running.items():
+            for sj, job in list(running.items()):
                 if cluster == "local":
                     sj.wait()
                     on_done(job, _result(sj, job, wait=False, cancelled=True))
                 else:
                     on_done(job, ended(job, INTERRUPTED, f"cancelled: Slurm job {sj.job_id} (scancel)"))
+                del running[sj]
     if stop.asked:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _cancelling(running: dict, *, wait: bool) -> Iterator[None]:
+    """Whatever ends the loop early (an error in `on_done`, say) cancels the jobs still in
+    `running` (and, `wait`, waits for them to end): none outlives the sweep by accident."""
+    try:
+        yield
+    finally:
+        for sj in running:
+            sj.cancel(check=False)
+        for sj in running if wait else ():
+            sj.wait()
 
 
 @contextlib.contextmanager
