@@ -438,7 +438,8 @@ def job_process(folder: Path) -> int:
 
 
 @pytest.mark.parametrize("sig, why", [(signal.SIGUSR2, "timed out: Slurm's time limit came first"),
-                                      (signal.SIGTERM, "stopped by SIGTERM (scancel, preemption or a node going down)")])
+                                      (signal.SIGTERM, "stopped by SIGTERM (scancel, preemption or a node going down)")],
+                         ids=["time-limit", "sigterm"])
 def test_slurm_stopping_a_job_records_the_run_interrupted_and_reports_it_failed(
         sig: signal.Signals, why: str, slurm: Path, tmp_path: Path) -> None:
     """SIGUSR2 is submitit's warning before the time limit, SIGTERM Slurm's way to end a job: the
