@@ -177,7 +177,7 @@ def sweep(spec: str | Sequence[str], *, runs_dir: str | os.PathLike[str] | None 
     `nanigpt sweep` does: every member resolves first (a bad one raises the ConfigError the
     command line prints, nothing written), finished members are skipped, interrupted ones
     resume. Runtime options are keyword arguments, as for `train`; `slurm` holds the Slurm options
-    (`{"partition": "gpu", "time": "60", "nodes": 1, "gpus_per_node": 1}`) for
+    (`{"partition": "gpu", "time": 60, "nodes": 1, "gpus_per_node": 1}`, time in minutes) for
     `executor="slurm"`. Returns the Sweep; a member
     that failed is listed in `.failed` (its Run's status says why)."""
     import io
@@ -200,7 +200,7 @@ def sweep(spec: str | Sequence[str], *, runs_dir: str | os.PathLike[str] | None 
     flags = msgspec.to_builtins(rt)
     slurm_options = None
     if executor == "slurm":
-        from nanigpt.experiments.executors import SlurmOptions
+        from nanigpt.experiments.slurm import SlurmOptions
 
         slurm_options = SlurmOptions(**(slurm or {}))
     result = run_sweep(plan, flags, store, jobs=jobs, executor=executor, slurm=slurm_options,

@@ -12,7 +12,7 @@ import click
 
 from nanigpt._cli_train import runtime_flags
 from nanigpt._cli_view import Out, age, dead_tokens, echo_json
-from nanigpt.conf import short_hash
+from nanigpt.conf import ConfigError, short_hash
 from nanigpt.config import load_registry
 from nanigpt.experiments.record import list_sweeps, load_sweep
 from nanigpt.experiments.sweep import plan_sweep, rows, run_sweep, state_of
@@ -46,10 +46,15 @@ def sweep_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, max_mem
     registry = load_registry()
     rt = runtime_flags(flags)
     if executor is not None or jobs > 1:
-        flags = {**flags, "progress": "off"}  # members elsewhere: one line each, no progress bars
+        flags = {**flags, "progress": False}  # members elsewhere: one line each, no progress bars
     import msgspec
 
     member_flags = msgspec.to_builtins(runtime_flags(flags))
+    slurm_options = slurm_options_of(slurm) if executor == "slurm" else None
+    given = [name for name, v in slurm.items() if v not in (None, (), 1 if name == "nodes" else 0)]
+    if given and executor != "slurm":
+        flag = "--" + given[0].replace("_", "-").replace("extra", "slurm-opt")
+        raise ConfigError(f"`{flag}` is an option of the Slurm executor", suggestion="add --executor slurm, or drop it")
     plan = plan_sweep(list(spec), store, registry, max_members=max_members, rt=None if dry_run else rt)
     dead_tokens(plan.dead_tokens(), strict=strict)
     out = Out()
@@ -61,11 +66,6 @@ def sweep_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, max_mem
         out.echo([head + " (dry run: nothing written)", *_member_table(rows(plan, store), names, out)])
         return
     _say(head)
-    slurm_options = None
-    if executor == "slurm":
-        from nanigpt.experiments.executors import SlurmOptions
-
-        slurm_options = SlurmOptions(**slurm)
     result = run_sweep(plan, member_flags, store, jobs=jobs, executor=executor, slurm=slurm_options,
                        retry_failed=retry_failed, say=click.echo, out=sys.stderr)
     done = result.count("finished") + result.count("done") + sum(1 for w in result.skipped.values() if w == "finished")
@@ -86,6 +86,23 @@ def sweep_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, max_mem
     _say(summary)
     if failed or skipped_failed:
         sys.exit(1)
+
+
+def slurm_options_of(given: dict[str, Any]) -> Any:
+    """SlurmOptions from the command line's values: `--time` in Slurm's forms (minutes, HH:MM:SS,
+    D-HH:MM:SS) and `--slurm-opt KEY=VALUE` pairs."""
+    from nanigpt.experiments.slurm import SlurmOptions, parse_time
+
+    values = {k: v for k, v in given.items() if v is not None and k not in ("time", "extra")}
+    if given.get("time") is not None:
+        values["time"] = parse_time(given["time"])
+    extra = []
+    for opt in given.get("extra") or ():
+        key, eq, value = opt.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"`--slurm-opt`={opt} is not KEY=VALUE", suggestion="e.g. --slurm-opt account=lab")
+        extra.append((key.lstrip("-"), value))
+    return SlurmOptions(**values, extra=tuple(extra))
 
 
 def sweeps_command(*, as_json: bool, runs_dir: Path) -> None:

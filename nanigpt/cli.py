@@ -196,11 +196,13 @@ def train(spec: tuple[str, ...], dry_run: bool, strict: bool, runs_dir: Path, **
 @click.option("--time", "time_limit", default=None, metavar="MINUTES|HH:MM:SS", help="Slurm: each job's time limit.")
 @click.option("--nodes", type=click.IntRange(1), default=1, show_default=True, help="Slurm: nodes per member.")
 @click.option("--gpus-per-node", type=click.IntRange(0), default=0, show_default=True, help="Slurm: GPUs per node.")
+@click.option("--slurm-opt", "slurm_opt", multiple=True, metavar="KEY=VALUE",
+              help="Slurm: another sbatch option, e.g. account=lab (repeatable).")
 @_runtime_options()
 @_runs_option
 def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, jobs: int, executor: str | None,
           retry_failed: bool, partition: str | None, time_limit: str | None, nodes: int, gpus_per_node: int,
-          runs_dir: Path, **flags: Any) -> None:
+          slurm_opt: tuple[str, ...], runs_dir: Path, **flags: Any) -> None:
     """Train every member of SPEC: the tokens of `train`, where a token that lists alternatives
     separated by commas is an axis, and the members are the grid of all axes.
 
@@ -232,7 +234,8 @@ def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, 
     """
     from nanigpt._cli_sweep import sweep_command
 
-    slurm = {"partition": partition, "time": time_limit, "nodes": nodes, "gpus_per_node": gpus_per_node}
+    slurm = {"partition": partition, "time": time_limit, "nodes": nodes, "gpus_per_node": gpus_per_node,
+             "extra": slurm_opt}
     sweep_command(spec, dry_run=dry_run, strict=strict, max_members=max_members, jobs=jobs, executor=executor,
                   retry_failed=retry_failed, slurm=slurm, runs_dir=runs_dir, flags=flags)
 

@@ -540,3 +540,23 @@ def test_an_error_in_on_done_stops_the_members_still_running(executor: str, tmp_
     assert run.status()["state"] == "interrupted"  # SIGINT (a `running` status with a free lock)
     if executor == "pool":
         assert run.attempts()[-1]["outcome"] == "interrupted"
+
+
+def test_the_sweep_command_hands_its_slurm_options_to_sbatch(slurm: Path, tmp_path: Path) -> None:
+    """`nanigpt sweep --executor slurm`: the command line's options reach the sbatch script, the
+    jobs' folder is the sweep's own, and the members train through the fake Slurm."""
+    from clikit import invoke
+
+    from nanigpt.experiments.record import list_sweeps
+
+    runs = tmp_path / "runs"
+    r = invoke(["sweep", "preset:tiny", "train.steps=4", "schedule.warmup_steps=1", "seed=1,2", "--executor", "slurm",
+                "--partition", "debug", "--time", "1:30:00", "--slurm-opt", "account=lab", "--jobs", "2"], runs)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("finished at step 4") == 2
+    scripts = submitted(slurm)
+    assert len(scripts) == 2
+    for line in ("#SBATCH --partition=debug", "#SBATCH --time=90", "#SBATCH --account=lab"):
+        assert all(line in s.splitlines() for s in scripts)
+    (rec,) = list_sweeps(RunStore(runs))
+    assert all(f"/sweeps/{rec['hash']}.jobs/" in s for s in scripts)

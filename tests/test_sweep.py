@@ -238,3 +238,26 @@ def test_sweep_from_python_shares_the_run_object(runs, text, one_thread):
     assert s.hash == list_sweeps(RunStore(runs))[0]["hash"]
     with pytest.raises(nanigpt.conf.ConfigError, match="member 2"):
         nanigpt.sweep(spec(text, "lr=1e-3,-2"), runs_dir=runs, quiet=True)
+
+
+def test_jobs_2_trains_two_members_at_once_each_on_its_share_of_the_cores(runs, text):
+    from nanigpt.experiments.executors import pool_threads
+
+    r = invoke(["sweep", *spec(text, "seed=1,2,3"), "--jobs", "2"], runs)
+    assert r.exit_code == 0, r.output
+    store = RunStore(runs)
+    for seed in (1, 2, 3):
+        (attempt,) = store.run(resolve(spec(text, f"seed={seed}")).hash).attempts()
+        assert attempt["outcome"] == "finished" and attempt["threads"] == pool_threads(2)
+        assert attempt["flags"]["progress"] == "off"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--partition", "gpu"], "Error: `--partition` is an option of the Slurm executor"),
+    (["--executor", "slurm", "--time", "1:xx"], "Error: `--time 1:xx`: not a Slurm time"),
+    (["--executor", "slurm", "--slurm-opt", "account"], "Error: `--slurm-opt`=account is not KEY=VALUE"),
+])
+def test_bad_slurm_options_are_refused_before_anything_is_written(runs, text, args, message):
+    r = invoke(["sweep", *spec(text, "seed=1,2"), *args], runs)
+    assert r.exit_code == 2 and r.stderr.startswith(message) and len(r.stderr.splitlines()) == 1
+    assert not runs.exists()

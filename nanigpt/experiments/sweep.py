@@ -214,18 +214,23 @@ def _execute(todo: list[Member], plan: Plan, flags: dict[str, Any], runs_dir: st
             if r["outcome"] == outcome.INTERRUPTED:
                 raise KeyboardInterrupt
         return
-    from nanigpt.experiments import executors
+    from nanigpt.experiments.executors import Job, run_pool
 
-    jobs_list = [executors.Job(m.number, plan.hash_of(m), list(m.tokens)) for m in todo]
+    jobs_list = [Job(m.number, plan.hash_of(m), list(m.tokens)) for m in todo]
     by_number = {m.number: m for m in todo}
 
-    def job_done(job: Any, r: dict) -> None:
+    def job_done(job: Job, r: dict) -> None:
         done(by_number[job.number], r)
 
     if executor is None:
-        executors.run_pool(jobs_list, flags, runs_dir, jobs, job_done)
-    else:
-        executors.run_submitit(jobs_list, flags, runs_dir, jobs, job_done, cluster=executor, slurm=slurm)
+        run_pool(jobs_list, flags, runs_dir, jobs, job_done)
+        return
+    from nanigpt.experiments.record import sweeps_dir
+    from nanigpt.experiments.slurm import SlurmOptions, run_submitit
+
+    folder = sweeps_dir(RunStore(runs_dir)) / f"{plan.hash}.jobs"
+    run_submitit(jobs_list, flags, runs_dir, jobs, job_done, cluster=executor, slurm=slurm or SlurmOptions(),
+                 folder=folder)
 
 
 def _wait_unlocked(store: RunStore, h: str) -> None:
