@@ -154,6 +154,9 @@ def test_ctrl_c_records_the_members_interrupted_and_starts_no_more(tmp_path: Pat
     lines = out.splitlines()
     assert lines[-1] == "KeyboardInterrupt"
     assert sorted(lines[:-1]) == ['[0, "interrupted"]', '[1, "interrupted"]']  # the third never started
+    deadline = time.monotonic() + 5  # the workers have exited; multiprocessing's resource tracker, also a
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:  # child, sees the driver go after it
+        time.sleep(0.05)
     assert not any(alive(w) for w in workers)
     store = RunStore(tmp_path / "runs")
     assert [store.run(j.hash).attempts()[-1]["outcome"] for j in jobs[:2]] == ["interrupted"] * 2
