@@ -9,9 +9,9 @@ overhead: 8 `preset:tiny` members (seed=1..8) on the built-in corpus, each train
   and for Hydra (c) `python task.py -m x=1..8`, a Hydra 1.3 task that does nothing, with its
   basic launcher (jobs one after another in one process). A member's overhead is its marginal
   cost beyond its own training: (wall(8 members) - wall(1 member) - (training(8) - training(1)))
-  / 7, where a member's training is its training loop's time, steps and evals (`elapsed_s` in
-  metrics.jsonl); everything else (process, imports, resolving, run directory, data and model
-  built, last checkpoint) is overhead. Hydra's task trains nothing. The median over rounds, interleaved round by
+  / 7, where a member's training is the trainer's own time (`train_s` in its attempt: data and
+  model built, steps, evals, checkpoints); everything else (a process, imports, resolving, the
+  run directory and the attempt record) is overhead. Hydra's task trains nothing. The median over rounds, interleaved round by
   round. Goal: naniGPT's sweep <= 0.3 s per member.
   hydra-core 1.3 needs omegaconf < 2.4 and naniGPT's bench extra pins omegaconf 2.4, so Hydra gets
   an environment of its own, made on first use in .bench-venvs/hydra (pinned by
@@ -82,12 +82,12 @@ def _timed(cmd: list[str], **kw) -> float:
 
 
 def _training_s(runs: Path) -> float:
-    """The members' own training: each run's training loop, steps and evals (the `elapsed_s` of
-    its last metrics line). Everything else a member costs (a process, imports, resolving, the
-    run directory, building its data and model, its last checkpoint) is overhead."""
+    """The members' own training: the trainer's time for each (`train_s` in its attempt: building
+    its data and model, its steps, evals and checkpoints). Everything else a member costs (a
+    process, imports, resolving the spec, the run directory and attempt record) is overhead."""
     total = 0.0
-    for f in runs.glob("*/metrics.jsonl"):
-        total += max(json.loads(line).get("elapsed_s", 0.0) for line in f.read_text().splitlines())
+    for f in runs.glob("*/attempts.jsonl"):
+        total += sum(json.loads(line)["train_s"] for line in f.read_text().splitlines())
     return total
 
 

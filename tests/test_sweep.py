@@ -248,7 +248,7 @@ def test_jobs_2_trains_two_members_at_once_each_on_its_share_of_the_cores(runs, 
     store = RunStore(runs)
     for seed in (1, 2, 3):
         (attempt,) = store.run(resolve(spec(text, f"seed={seed}")).hash).attempts()
-        assert attempt["outcome"] == "finished" and attempt["threads"] == pool_threads(2)
+        assert attempt["outcome"] == "finished" and attempt["threads"] == pool_threads(2) and attempt["train_s"] > 0
         assert attempt["flags"]["progress"] == "off"
 
 

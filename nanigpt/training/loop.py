@@ -437,7 +437,9 @@ def train(
         params=params,
         files=files,
     )
-    attempt.update(tokens_per_s=round(tokens_s, 1), peak_memory_mb=round(summary.peak_memory_mb, 1))
+    # train_s: this call's whole time (data, model, steps, evals, checkpoints), start-up included
+    attempt.update(tokens_per_s=round(tokens_s, 1), peak_memory_mb=round(summary.peak_memory_mb, 1),
+                   train_s=round(time.perf_counter() - t_start, 3))
     if main:
         for line in summary.lines():
             print(line, file=out, flush=True)
