@@ -133,6 +133,17 @@ def measure(commands: dict[str, list[str]], runs: int, pycache: Path) -> dict[st
     return times
 
 
+def plain_row(name: str, ts: list[float], floor: float) -> str | None:
+    """The table's header rows as one string (name "header"), or the row of the floor or of a
+    comparison command: the parts of the table that bench_cli and bench_compare print alike."""
+    if name == "header":
+        return "| command | median ms | vs floor | budget | ok |\n|---|---:|---:|---:|:-:|"
+    med = statistics.median(ts)
+    if name == "floor":
+        return f"| floor: `python -c \"import click, msgspec, xxhash\"` | {med:.1f} | 1.00x | | |"
+    return f"| {name} | {med:.1f} | {med / floor:.2f}x (+{med - floor:.0f} ms) | | |"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15, help="timed runs per command (median reported)")
@@ -145,17 +156,12 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"`{' '.join(['.venv/bin/python', 'bench/bench_cli.py', *sys.argv[1:]])}`: median of {args.runs} "
           f"whole-process runs (bytecode cached); Python {platform.python_version()}, {os.cpu_count()} CPUs, load {load:.1f}\n")
-    print("| command | median ms | vs floor | budget | ok |")
-    print("|---|---:|---:|---:|:-:|")
+    print(plain_row("header", [], floor))
     missed = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        if name == "floor":
-            print(f"| floor: `python -c \"import click, msgspec, xxhash\"` | {med:.1f} | 1.00x | | |")
-            continue
-        if name not in BUDGETS:  # a comparison row
-            shown = f"{name} (`bench/chz_cli.py`)" if name == CHZ else name
-            print(f"| {shown} | {med:.1f} | {med / floor:.2f}x (+{med - floor:.0f} ms) | | |")
+        if name == "floor" or name not in BUDGETS:  # the floor, a comparison row
+            print(plain_row(f"{name} (`bench/chz_cli.py`)" if name == CHZ else name, ts, floor))
             continue
         checks = [BUDGETS[name]] + ([("chz", 1.0)] if name == "nanigpt --help" else [])
         cells, ok = [], True

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench_cli import measure  # whole processes, round robin, bytecode cached (bench/ is on the path)
+from bench_cli import measure, plain_row  # whole processes, round robin, bytecode cached (bench/ is on the path)
 
 VENV_BIN = Path(sys.executable).parent
 NANIGPT = str(VENV_BIN / "nanigpt")
@@ -114,16 +114,12 @@ def main() -> None:
           f"{args.runs} whole-process runs, round robin (bytecode cached); {time.strftime('%Y-%m-%d')}, "
           f"{cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n")
-    print("| command | median ms | vs floor | budget | ok |")
-    print("|---|---:|---:|---:|:-:|")
+    print(plain_row("header", [], floor))
     missed = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        if name == "floor":
-            print(f"| floor: `python -c \"import click, msgspec, xxhash\"` | {med:.1f} | 1.00x | | |")
-            continue
-        if name not in BUDGETS:
-            print(f"| `{name}` (reference) | {med:.1f} | {med / floor:.2f}x (+{med - floor:.0f} ms) | | |")
+        if name == "floor" or name not in BUDGETS:  # the floor, the reference
+            print(plain_row(name if name == "floor" else f"`{name}` (reference)", ts, floor))
             continue
         kind, value = BUDGETS[name]
         limit = floor + value if kind == "+" else value
