@@ -16,6 +16,7 @@ from nanigpt.liveline import duration, si
 from nanigpt.store import RunStore, format_loss
 
 _LOSSES = ("train_loss", "val_loss", "best_val_loss")
+_NONE = object()  # a config column that a run's config lacks
 
 
 def _dash(f: Any) -> Any:
@@ -40,7 +41,19 @@ def _column(name: str, rows: list[dict]) -> tuple[list[str], bool]:
     f = _FORMAT.get(name)
     if f is not None:
         return [f(r.get(name)) for r in rows], name in _RIGHT
-    cells = [format_value(r[name]) if name in r else "-" for r in rows]
+    cells = []
+    shown: dict[tuple[type, Any], str] = {}  # a column holds few distinct values: each formatted once
+    for r in rows:
+        v = r.get(name, _NONE)
+        if v is _NONE:
+            cells.append("-")
+        elif isinstance(v, (list, dict)):  # not hashable (a tuple field, stored as a list)
+            cells.append(format_value(v))
+        else:  # keyed by type too: 1, 1.0 and True are one dict key, and three different cells
+            key = (type(v), v)
+            if key not in shown:
+                shown[key] = format_value(v)
+            cells.append(shown[key])
     numbers = [r[name] for r in rows if name in r]
     return cells, bool(numbers) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
 

@@ -246,3 +246,13 @@ def test_a_field_an_older_schema_lacks_is_a_column(runs):
     rows = nanigpt.compare(runs_dir=runs, sort="qk_norm")
     assert [list(r)[:2] for r in rows] == [["hash", "qk_norm"], ["hash", "status"]]
     assert rows[0]["hash"] == new.hash and rows[0]["qk_norm"] is False
+
+
+def test_a_column_formats_equal_values_of_different_types_apart():
+    """Cells are formatted once per distinct value: 1, 1.0 and True are one dict key in Python,
+    and three different cells."""
+    from nanigpt._cli_compare import _column
+
+    rows = [{"x": 1}, {"x": True}, {"x": 1.0}, {}, {"x": [0.9, 0.95]}, {"x": 1}]
+    cells, _ = _column("x", rows)
+    assert cells == ["1", "true", "1.0", "-", "0.9,0.95", "1"]

@@ -228,12 +228,20 @@ def differing(runs: Sequence[Stored]) -> list[str]:
     """The paths in which `runs` differ, in config order: a field whose value differs among the
     runs that have it, or that some runs lack, unless a differing variant above it (`optim`) is
     why they lack it."""
+    return _differing(runs)[0]
+
+
+def _differing(runs: Sequence[Stored]) -> tuple[list[str], dict[str, list[Any]]]:
+    """differing(runs), and each changed path's value in each run (MISSING where a run lacks it),
+    which the table's rows reuse rather than walk every config again."""
     changed = _changed(runs)
     paths = [p for p in _all_paths(runs, changed) if p in changed]
     uniform, partial = {}, set()
+    values: dict[str, list[Any]] = {}
     for p in paths:
         parts = p.split(".")
-        present = [v for v in (value_at(r.config, parts) for r in runs) if v is not MISSING]
+        values[p] = [value_at(r.config, parts) for r in runs]
+        present = [v for v in values[p] if v is not MISSING]
         uniform[p] = all(_same(v, present[0]) for v in present[1:])
         if len(present) < len(runs):
             partial.add(p)
@@ -243,7 +251,7 @@ def differing(runs: Sequence[Stored]) -> list[str]:
         parts = p.split(".")
         return any(".".join(parts[:i]) in variants for i in range(1, len(parts)))
 
-    return [p for p in paths if not uniform[p] or (p in partial and not explained(p))]
+    return [p for p in paths if not uniform[p] or (p in partial and not explained(p))], values
 
 
 def short_names(paths: Sequence[str], taken: Iterable[str] = ()) -> dict[str, str]:
@@ -264,11 +272,12 @@ def short_names(paths: Sequence[str], taken: Iterable[str] = ()) -> dict[str, st
 # --- the table --------------------------------------------------------------------------------
 
 
-def _row(r: Stored, names: dict[tuple[str, ...], str]) -> dict[str, Any]:
+def _row(r: Stored, columns: dict[str, list[Any]], i: int) -> dict[str, Any]:
+    """Run `r` (the i-th) as a row: `columns` holds each config column's value in every run."""
     st = r.status
     row: dict[str, Any] = {"hash": r.run.hash}
-    for parts, name in names.items():
-        if (v := value_at(r.config, parts)) is not MISSING:
+    for name, values in columns.items():
+        if (v := values[i]) is not MISSING:
             row[name] = v
     row.update(status=st["state"], step=st.get("step"), steps=st.get("steps"), train_loss=st.get("train_loss"),
                val_loss=st.get("val_loss"), best_val_loss=st.get("best_val_loss"),
@@ -304,14 +313,15 @@ def table(runs: list[Stored], *, columns: Sequence[str] | None = None, sort: str
     """The table of `runs`: the fields in which they differ (or the fields `columns` names), then
     SUMMARY; sorted by `sort` if given."""
     if columns is None:
-        paths = differing(runs)
+        paths, values = _differing(runs)
     else:
         every = _all_paths(runs)
         paths = list(dict.fromkeys(field_path(c, every, "--columns") for c in columns))
+        values = {p: [value_at(r.config, p.split(".")) for r in runs] for p in paths}
     names = short_names(paths, taken=("hash", *SUMMARY))
     cols = ["hash", *names.values(), *SUMMARY]
-    split = {tuple(p.split(".")): name for p, name in names.items()}
-    rows = [_row(r, split) for r in runs]
+    by_name = {name: values[p] for p, name in names.items()}
+    rows = [_row(r, by_name, i) for i, r in enumerate(runs)]
     if sort:
         rows = sort_rows(rows, sort, cols)
     return Table(cols, {n: p for p, n in names.items()}, rows, skipped)

@@ -574,7 +574,8 @@ class RunStore:
     def hashes(self) -> list[str]:
         """The names in the runs directory that are run hashes and not links out of it, unsorted:
         what `compare --all` reads (each may still be unreadable)."""
-        return [n for n in self._names() if is_hash(n) and self._escape(n) is None]
+        return [e.name for e in self._entries()
+                if is_hash(e.name) and (not e.is_symlink() or self._escape(e.name) is None)]
 
     def _escape(self, name: str) -> str | None:
         """Where `runs/<name>` leads when it is a link out of the runs directory; else None.
