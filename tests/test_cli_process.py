@@ -175,3 +175,40 @@ def test_a_dry_run_loads_torch_but_not_its_compiler(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "True False"
     assert "params    124,373,760" in r.stdout
+
+
+_GC_POLICY = textwrap.dedent(
+    """
+    import gc, sys
+    import nanigpt._cli_train, nanigpt._cli_view
+    from nanigpt.__main__ import main
+
+    seen = {}
+    def spy(name, real):
+        def call(*args, **kwargs):
+            seen[name] = gc.isenabled()
+            return real(*args, **kwargs)
+        return call
+    nanigpt._cli_view.show_command = spy("show", nanigpt._cli_view.show_command)
+    nanigpt._cli_train.train_command = spy("train", nanigpt._cli_train.train_command)
+    sys.argv = ["nanigpt", *sys.argv[1:]]
+    try:
+        main()
+    except SystemExit:
+        pass
+    print(seen)
+    """
+)
+
+
+@pytest.mark.parametrize(("args", "enabled"), [
+    (["show", "preset:tiny"], False),
+    (["train", "preset:tiny", "--dry-run"], True),
+])
+def test_the_collector_is_off_for_quick_commands_and_back_on_for_long_ones(tmp_path, args, enabled):
+    # The console script starts with the cycle collector off (start-up makes only objects that
+    # live until exit); `train` and the other long commands turn it back on before their work.
+    r = subprocess.run([sys.executable, "-c", _GC_POLICY, *args], capture_output=True, text=True,
+                       env=env_for(tmp_path / "runs"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == repr({args[0]: enabled})
