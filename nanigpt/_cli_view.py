@@ -12,6 +12,7 @@ import shlex
 import sys
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,6 @@ def age(iso: str | None, now: float | None = None) -> str:
     """`3m`, `2h`, `5d` since an ISO time written by the store."""
     if not iso:
         return "-"
-    from datetime import datetime
-
     try:
         t = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -398,23 +397,17 @@ def runs_command(*, as_json: bool, runs_dir: Path) -> None:
         if "problem" in r:
             table.append((r["short"], "unreadable", "", "", "", r["problem"]))
             continue
-        steps = f"{r.get('step') or 0}/{r['steps']}" if r.get("steps") else str(r.get("step") or 0)
-        val = format_loss(r["val_loss"]) if r.get("val_loss") is not None else "-"
-        table.append((r["short"], r["state"], steps, val, age(r.get("created"), now), r.get("recipe") or ""))
+        step, steps, val = r.get("step") or 0, r.get("steps"), r.get("val_loss")
+        table.append((r["short"], r["state"], f"{step}/{steps}" if steps else str(step),
+                      "-" if val is None else format_loss(val), age(r.get("created"), now), r.get("recipe") or ""))
     head = ("hash", "status", "steps", "val loss", "age", "recipe")
-    w = [max(len(head[i]), *(len(row[i]) for row in table)) for i in range(5)]
-    lines = [out.style(
-        f"{head[0]:<{w[0]}}  {head[1]:<{w[1]}}  {head[2]:>{w[2]}}  {head[3]:>{w[3]}}  {head[4]:>{w[4]}}  {head[5]}",
-        bold=True)]
+    w = [max(len(head[i]), max(map(len, column))) for i, column in enumerate(list(zip(*table))[:5])]
+    row = f"{{}}  {{}}  {{:>{w[2]}}}  {{:>{w[3]}}}  {{:>{w[4]}}}  {{}}".format
+    lines = [out.style(row(head[0].ljust(w[0]), head[1].ljust(w[1]), *head[2:]), bold=True)]
     for h, state, steps, val, ag, recipe in table:
-        color = _STATE_COLOR.get(state, "red")
-        if state == "unreadable":  # what is wrong, where the numbers would be
-            lines.append(f"{out.style(h.ljust(w[0]), fg='yellow')}  {out.style(state.ljust(w[1]), fg=color)}  {recipe}")
-            continue
-        lines.append(
-            f"{out.style(h.ljust(w[0]), fg='yellow')}  {out.style(state.ljust(w[1]), fg=color)}  "
-            f"{steps:>{w[2]}}  {val:>{w[3]}}  {ag:>{w[4]}}  {recipe}".rstrip()
-        )
+        h, status = out.style(h.ljust(w[0]), fg="yellow"), out.style(state.ljust(w[1]), fg=_STATE_COLOR.get(state, "red"))
+        # an unreadable entry: what is wrong, where the numbers would be
+        lines.append(f"{h}  {status}  {recipe}" if state == "unreadable" else row(h, status, steps, val, ag, recipe).rstrip())
     out.echo(lines)
 
 
