@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 import click
@@ -104,7 +103,7 @@ def _csv_cell(name: str, row: dict[str, Any]) -> Any:
 
 
 def compare_command(runs: tuple[str, ...], *, all_runs: bool, where: tuple[str, ...], columns: str | None,
-                    sort: str | None, as_json: bool, as_csv: bool, runs_dir: Path) -> None:
+                    sort: str | None, as_json: bool, as_csv: bool, runs_dir: str) -> None:
     if as_json and as_csv:
         raise ConfigError("--json and --csv are two outputs: choose one")
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns is not None else None
@@ -127,7 +126,7 @@ def compare_command(runs: tuple[str, ...], *, all_runs: bool, where: tuple[str, 
 
 
 def plot_command(runs: tuple[str, ...], *, all_runs: bool, where: tuple[str, ...], x: str, metrics: tuple[str, ...],
-                 log_y: bool, size: str, out: Path | None, runs_dir: Path) -> None:
+                 log_y: bool, size: str, out: str | None, runs_dir: str) -> None:
     from nanigpt.experiments import plot
 
     path = plot.plot(RunStore(runs_dir), runs, all_runs=all_runs, where=where, x=x,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -11,7 +10,7 @@ import click
 from nanigpt.data.prepare import _size, prepare
 
 
-def prepare_command(sources: tuple[str, ...], out: Path, **options: Any) -> None:
+def prepare_command(sources: tuple[str, ...], out: str, **options: Any) -> None:
     """Run `prepare`, then say what was written and how to train on it."""
     try:
         r = prepare(sources, out, **options)

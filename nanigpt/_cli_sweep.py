@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -40,7 +39,7 @@ def _member_table(records: list[dict], axis_names: list[str], out: Out) -> list[
 
 
 def sweep_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, max_members: int, jobs: int,
-                  executor: str | None, retry_failed: bool, slurm: dict[str, Any], runs_dir: Path,
+                  executor: str | None, retry_failed: bool, slurm: dict[str, Any], runs_dir: str,
                   flags: dict[str, Any]) -> None:
     store = RunStore(runs_dir)
     registry = load_registry()
@@ -105,7 +104,7 @@ def slurm_options_of(given: dict[str, Any]) -> Any:
     return SlurmOptions(**values, extra=tuple(extra))
 
 
-def sweeps_command(*, as_json: bool, runs_dir: Path) -> None:
+def sweeps_command(*, as_json: bool, runs_dir: str) -> None:
     store = RunStore(runs_dir)
     records = list_sweeps(store)
     if as_json:
@@ -127,7 +126,7 @@ def sweeps_command(*, as_json: bool, runs_dir: Path) -> None:
     out.echo(table(["sweep", "finished", "age", "other states", "spec"], body, out))
 
 
-def show_sweep(prefix: str, *, as_json: bool, runs_dir: Path) -> None:
+def show_sweep(prefix: str, *, as_json: bool, runs_dir: str) -> None:
     """`nanigpt show sweep:PREFIX`: its spec, its axes and its members with their status."""
     store = RunStore(runs_dir)
     rec = load_sweep(store, prefix)

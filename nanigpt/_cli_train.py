@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -81,7 +80,7 @@ def _dry_run(store: RunStore, registry: Registry, r: Resolved, rt: Any, world: i
         _say(f"Warning: {w}")
 
 
-def train_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, runs_dir: Path, flags: dict[str, Any]) -> None:
+def train_command(spec: tuple[str, ...], *, dry_run: bool, strict: bool, runs_dir: str, flags: dict[str, Any]) -> None:
     rank, world = dist_env()
     store = RunStore(runs_dir)
     registry = load_registry()

@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -144,8 +143,8 @@ def load_target(store: RunStore, words: list[str]) -> Target:
     registry = load_registry()
     r = resolve(list(words), runs=store, registry=registry)
     cfg = msgspec.json.decode(r.canonical)
-    path = store.root / r.hash
-    run = RunDir(path, r.hash) if path.is_dir() else None
+    path = os.path.join(store.dir, r.hash)
+    run = RunDir(path, r.hash) if os.path.isdir(path) else None
     return Target(r.hash, cfg, list(r.tokens), r.start, dict(r.blame), run, recipe_set(r, store, registry),
                   r.dead_tokens())
 
@@ -221,7 +220,17 @@ def attempt_lines(attempts: list[dict]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: Path, strict: bool = False,
+def _profile_files(run_dir: str) -> list[str]:
+    """What `train --profile` wrote in the run's profile/: traces first (by window), then the
+    memory summaries."""
+    try:
+        names = [e.name for e in os.scandir(os.path.join(run_dir, "profile")) if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    return sorted(names, key=lambda n: (not n.startswith("trace-"), n))
+
+
+def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir: str, strict: bool = False,
                  as_spec: bool = False) -> None:
     store = RunStore(runs_dir)
     # `show "preset:tiny +large"` (one quoted word, as diff takes it): split where a space stands
@@ -239,14 +248,12 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
     if st is not None and st.get("attempt"):
         attempts.append({**st["attempt"], "outcome": st["state"], "step": st.get("step")})
     marked = sorted(p for p in flatten(t.config) if t.is_set(p))
-    # `train --profile` writes these: traces first (by window), then the memory summaries
-    found = t.run.path.glob("profile/[!.]*") if t.run is not None else ()
-    profiles = [str(p) for p in sorted(found, key=lambda p: (not p.name.startswith("trace-"), p.name))]
+    profiles = [os.path.join(t.run.dir, "profile", name) for name in _profile_files(t.run.dir)] if t.run else []
     if as_json:
         echo_json({
             "hash": t.hash,
             "short": t.short,
-            "path": str(store.root / t.hash),
+            "path": os.path.join(store.dir, t.hash),
             "trained": t.run is not None,
             "recipe": {"tokens": t.tokens, "start": t.start, "blame": t.blame},
             "status": st,
@@ -258,7 +265,7 @@ def show_command(words: tuple[str, ...], *, blame: bool, as_json: bool, runs_dir
         return
     out = Out()
     lines = [
-        f"run       {out.style(t.short, fg='yellow', bold=True)}  {store.root / t.hash}",
+        f"run       {out.style(t.short, fg='yellow', bold=True)}  {os.path.join(store.dir, t.hash)}",
         f"recipe    {t.recipe}",
         f"status    {out.style(describe_status(st), fg=_STATE_COLOR.get(st['state']) if st else None)}",
     ]
@@ -295,7 +302,7 @@ def _section(path: str) -> tuple[str, str]:
     return (head, rest) if dot else ("", path)
 
 
-def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_dir: Path) -> None:
+def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_dir: str) -> None:
     from nanigpt.conf import diff, to_tokens
 
     store = RunStore(runs_dir)
@@ -381,14 +388,14 @@ def diff_command(a_word: str, b_word: str, *, tokens: bool, as_json: bool, runs_
 # --- runs -------------------------------------------------------------------------------------
 
 
-def runs_command(*, as_json: bool, runs_dir: Path) -> None:
+def runs_command(*, as_json: bool, runs_dir: str) -> None:
     store = RunStore(runs_dir)
     rows = store.list()
     if as_json:
         echo_json(rows)
         return
     if not rows:
-        click.echo(f"no runs in {store.root} (train one: nanigpt train preset:tiny)")
+        click.echo(f"no runs in {store.dir} (train one: nanigpt train preset:tiny)")
         return
     out = Out()
     now = time.time()
@@ -418,6 +425,8 @@ def _where(source: str | None) -> str:
     """A presets file as the user can open it: relative to here if below, marked if shipped."""
     if not source:
         return "?"
+    from pathlib import Path
+
     from nanigpt.config import shipped_presets
 
     p = Path(source)
@@ -426,10 +435,10 @@ def _where(source: str | None) -> str:
     except ValueError:
         shown = str(p)
     try:
-        p.relative_to(shipped_presets().resolve())
-        return f"{shown} (shipped)"
-    except (ValueError, Exception):
+        p.relative_to(Path(shipped_presets()).resolve())
+    except ValueError:
         return shown
+    return f"{shown} (shipped)"
 
 
 def registry_command(kind: str, *, as_json: bool) -> None:

@@ -14,16 +14,19 @@ import itertools
 import math
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
+
+# Paths are strings or os.PathLike (a pathlib.Path): everything here is os calls, and pathlib
+# would add its import to the start-up of every command that reads a run.
+StrPath = str | os.PathLike[str]
 
 _tmp_counter = itertools.count()
 _decoder = msgspec.json.Decoder()
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: StrPath) -> None:
     """Make a rename or a new entry in the directory `path` durable (POSIX needs the directory's fsync)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -33,11 +36,12 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+def atomic_writer(path: StrPath) -> Iterator[BinaryIO]:
     """A binary file that replaces `path` when the block ends without an error, so that readers
     see the old file or the new one, whole; on an error nothing is replaced and the temp file is
     removed. For writers that stream (`torch.save` of a checkpoint)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
     f = open(tmp, "xb")  # noqa: SIM115 -- closed below on every path, before the rename
     try:
         yield f
@@ -47,12 +51,13 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         os.replace(tmp, path)  # a failed rename, too, must leave no temp file behind
     except BaseException:
         f.close()
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    fsync_dir(folder or ".")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: StrPath, data: bytes) -> None:
     """Replace `path` with `data` so that readers see the old file or the new one, whole."""
     with atomic_writer(path) as f:
         f.write(data)
@@ -68,7 +73,7 @@ def _finite(record: dict) -> dict:
     return record if out is None else out
 
 
-def append_line(path: Path, record: dict, *, fsync: bool = False) -> None:
+def append_line(path: StrPath, record: dict, *, fsync: bool = False) -> None:
     """Append `record` as one JSON line with a single write, so concurrent readers and a crash
     never leave half a line behind it."""
     line = msgspec.json.encode(_finite(record)) + b"\n"
@@ -85,7 +90,7 @@ def append_line(path: Path, record: dict, *, fsync: bool = False) -> None:
         os.close(fd)
 
 
-def end_torn_line(path: Path) -> None:
+def end_torn_line(path: StrPath) -> None:
     """If `path` ends in the middle of a line (a write cut by a power loss), end that line, so
     the next record is not glued onto it."""
     try:
@@ -100,7 +105,7 @@ def end_torn_line(path: Path) -> None:
         os.close(fd)
 
 
-def _read_bytes(path: str | Path) -> bytes:
+def _read_bytes(path: StrPath) -> bytes:
     # os.read, not open().read(): four system calls for a small file instead of nine (no fstat,
     # isatty or seek), which is most of what `nanigpt runs` does per run
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -113,7 +118,7 @@ def _read_bytes(path: str | Path) -> bytes:
         os.close(fd)
 
 
-def read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: StrPath) -> list[dict]:
     """The records of a JSON-lines file; a line that does not parse (a torn write after a power
     loss) is skipped rather than making the whole history unreadable."""
     try:

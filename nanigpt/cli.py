@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,7 +20,8 @@ _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # console script starts (nanigpt/__main__.py). Every other command turns it back on.
 _QUICK = frozenset({"show", "diff", "runs", "sweeps", "compare", "presets", "patches", "fields"})
 # One instance for every command's --runs-dir: building a click.Path looks up its translated name.
-_RUNS_DIR = click.Path(file_okay=False, path_type=Path)
+# Paths reach the commands as strings: pathlib's import would add to every start-up.
+_RUNS_DIR = click.Path(file_okay=False)
 
 
 class BadInput(click.ClickException):
@@ -165,7 +165,7 @@ def cli(ctx: click.Context) -> None:
 @click.option("--strict", is_flag=True, help="A token that does nothing (a later one undoes all it set) is an error.")
 @_runtime_options()
 @_runs_option
-def train(spec: tuple[str, ...], dry_run: bool, strict: bool, runs_dir: Path, **flags: Any) -> None:
+def train(spec: tuple[str, ...], dry_run: bool, strict: bool, runs_dir: str, **flags: Any) -> None:
     """Resolve SPEC, check it, and train it into runs/<hash>/.
 
     Prints the short hash and the run directory at once. The same spec again reports a finished
@@ -213,7 +213,7 @@ def train(spec: tuple[str, ...], dry_run: bool, strict: bool, runs_dir: Path, **
 @_runs_option
 def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, jobs: int, executor: str | None,
           retry_failed: bool, partition: str | None, time_limit: str | None, nodes: int, gpus_per_node: int,
-          slurm_opt: tuple[str, ...], runs_dir: Path, **flags: Any) -> None:
+          slurm_opt: tuple[str, ...], runs_dir: str, **flags: Any) -> None:
     """Train every member of SPEC: the tokens of `train`, where a token that lists alternatives
     separated by commas is an axis, and the members are the grid of all axes.
 
@@ -254,7 +254,7 @@ def sweep(spec: tuple[str, ...], dry_run: bool, strict: bool, max_members: int, 
 @cli.command(context_settings=_CONTEXT, short_help="The sweeps, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 @_runs_option
-def sweeps(as_json: bool, runs_dir: Path) -> None:
+def sweeps(as_json: bool, runs_dir: str) -> None:
     """List the sweeps (runs/sweeps/): hash, members finished, age, spec. `nanigpt show
     sweep:PREFIX` shows one with its members.
 
@@ -275,7 +275,7 @@ def sweeps(as_json: bool, runs_dir: Path) -> None:
 @click.option("--spec", "as_spec", is_flag=True,
               help="Print one line that rebuilds this config from the schema's defaults, with no preset or patch.")
 @_runs_option
-def show(target: tuple[str, ...], blame: bool, as_json: bool, strict: bool, as_spec: bool, runs_dir: Path) -> None:
+def show(target: tuple[str, ...], blame: bool, as_json: bool, strict: bool, as_spec: bool, runs_dir: str) -> None:
     """Show a run (a HASH or unique prefix) or a SPEC: its config as a tree, its recipe and
     its status.
 
@@ -304,7 +304,7 @@ def show(target: tuple[str, ...], blame: bool, as_json: bool, strict: bool, as_s
 @click.option("--tokens", is_flag=True, help="Print the `path=value` tokens that turn A into B.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 @_runs_option
-def diff(a: str, b: str, tokens: bool, as_json: bool, runs_dir: Path) -> None:
+def diff(a: str, b: str, tokens: bool, as_json: bool, runs_dir: str) -> None:
     """Compare two configs, field by field. A and B are each a run (hash or unique prefix) or a
     spec given as one quoted word.
 
@@ -325,7 +325,7 @@ def diff(a: str, b: str, tokens: bool, as_json: bool, runs_dir: Path) -> None:
 @cli.command(context_settings=_CONTEXT, short_help="The runs, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for scripts).")
 @_runs_option
-def runs(as_json: bool, runs_dir: Path) -> None:
+def runs(as_json: bool, runs_dir: str) -> None:
     """List the runs, newest first: hash, status, steps, last val loss, age, recipe.
 
     Directories that are not readable runs are listed last, with what is wrong.
@@ -356,7 +356,7 @@ def _where_option(f: Any) -> Any:
 @click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
 @_runs_option
 def compare(runs: tuple[str, ...], all_runs: bool, where: tuple[str, ...], columns: str | None, sort: str | None,
-            as_json: bool, as_csv: bool, runs_dir: Path) -> None:
+            as_json: bool, as_csv: bool, runs_dir: str) -> None:
     """Line runs up in a table, one row per run. RUNS are hashes or unique prefixes, or
     sweep:PREFIX for a sweep's members; --all takes every run.
 
@@ -388,11 +388,11 @@ def compare(runs: tuple[str, ...], all_runs: bool, where: tuple[str, ...], colum
               help="A panel per metric (repeatable)  [default: loss, val_loss]")
 @click.option("--log-y", is_flag=True, help="A logarithmic y axis.")
 @click.option("--size", default="1200x700", show_default=True, metavar="WxH", help="The picture's size in pixels.")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
+@click.option("-o", "--out", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Where to write it (default: plot-<hash of the runs>.png here, or plot-sweep-<hash>.png).")
 @_runs_option
 def plot(runs: tuple[str, ...], all_runs: bool, where: tuple[str, ...], x: str, metrics: tuple[str, ...],
-         log_y: bool, size: str, out: Path | None, runs_dir: Path) -> None:
+         log_y: bool, size: str, out: str | None, runs_dir: str) -> None:
     """Draw the curves of RUNS (hashes, prefixes, sweep:PREFIX, or --all) into a PNG and print its path.
 
     One colour per run; train loss smoothed over its raw values, val loss as points joined by a
@@ -467,7 +467,7 @@ def fields(pattern: str | None, as_json: bool) -> None:
 @_runtime_options("device")
 @_runs_option
 def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | None, seed: int, device: str,
-           runs_dir: Path) -> None:
+           runs_dir: str) -> None:
     """Generate text from a run's newest checkpoint (RUN: a hash or unique prefix).
 
     \b
@@ -488,7 +488,7 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
 
 @cli.command(context_settings=_CONTEXT, short_help="Tokenize text files into token shards (llm.c's .bin format).")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="The folder to write: train/ and val/ shards, the tokenizer, manifest.json.")
 @click.option("--tokenizer", default="byte", show_default=True, metavar="KIND",
               help="byte, bpe:VOCAB (learned here from the train text), file:PATH (a Hugging Face "
@@ -500,7 +500,7 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int | 
               help="Tokens per shard (the last one holds the rest).")
 @click.option("--workers", type=int, default=None, metavar="N", help="Tokenizing processes (default: one per core).")
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
-def prepare(sources: tuple[str, ...], out: Path, tokenizer: str, val_fraction: float | None,
+def prepare(sources: tuple[str, ...], out: str, tokenizer: str, val_fraction: float | None,
             val_sources: tuple[str, ...], shard_tokens: int, workers: int | None, progress: bool | None) -> None:
     """Tokenize text into token shards that `train` reads (data=shards), with the tokenizer and a
     manifest.json beside them. SOURCE is a text file, a folder (its *.txt files) or a quoted glob

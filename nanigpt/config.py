@@ -9,7 +9,6 @@ Torch-free.
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Annotated
 
 from msgspec import Meta
@@ -105,31 +104,32 @@ DEFAULT_PRESET = "small"
 PRESETS_ENV = "NANIGPT_PRESETS"
 
 
-def shipped_presets() -> Path:
-    """The presets that ship with naniGPT: package data when installed, `presets/` in a checkout."""
-    pkg = Path(__file__).resolve().parent
-    for d in (pkg / "_presets", pkg.parent / "presets"):
-        if d.is_dir():
+def shipped_presets() -> str:
+    """The folder of the presets that ship with naniGPT: package data when installed, `presets/`
+    in a checkout. Paths here are strings: pathlib's import would add to every `show`."""
+    pkg = os.path.dirname(os.path.realpath(__file__))
+    for d in (os.path.join(pkg, "_presets"), os.path.join(os.path.dirname(pkg), "presets")):
+        if os.path.isdir(d):
             return d
-    raise RegistryError(f"naniGPT's shipped presets are missing (looked in {pkg / '_presets'})")
+    raise RegistryError(f"naniGPT's shipped presets are missing (looked in {os.path.join(pkg, '_presets')})")
 
 
-def preset_dirs(cwd: Path | None = None, env: str | None = None) -> tuple[Path, ...]:
+def preset_dirs(cwd: str | os.PathLike[str] | None = None, env: str | None = None) -> tuple[str, ...]:
     """Where presets are looked for: shipped, then `./presets` of `cwd`, then each folder in
-    `env` (default: the working directory and $NANIGPT_PRESETS)."""
-    cwd = Path.cwd() if cwd is None else cwd
+    `env` (default: the working directory and $NANIGPT_PRESETS), each as its real path."""
+    cwd = os.getcwd() if cwd is None else os.fspath(cwd)
     env = os.environ.get(PRESETS_ENV, "") if env is None else env
     out = [shipped_presets()]
-    if (cwd / "presets").is_dir():
-        out.append(cwd / "presets")
+    if os.path.isdir(os.path.join(cwd, "presets")):
+        out.append(os.path.join(cwd, "presets"))
     for d in filter(None, env.split(os.pathsep)):
-        if not Path(d).exists():
+        if not os.path.exists(d):
             raise RegistryError(
                 f"{PRESETS_ENV} names `{d}`, which does not exist",
                 suggestion=f"{PRESETS_ENV} holds folders of presets files, separated by `{os.pathsep}`",
             )
-        out.append(Path(d))
-    return tuple(dict.fromkeys(p.resolve() for p in out))
+        out.append(d)
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in out))
 
 
 def load_registry() -> Registry:

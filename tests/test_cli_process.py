@@ -83,6 +83,34 @@ def test_reading_commands_and_completion_never_import_torch(tmp_path):
     assert r.stderr.endswith("torch-free\n")
 
 
+_NO_PATHLIB = textwrap.dedent(
+    """
+    import sys
+    from nanigpt.cli import cli
+    a, b = sys.argv[1], sys.argv[2]
+    for args in (["show", "preset:tiny", "+large", "lr=1e-4"], ["show", a], ["diff", a, b], ["runs"]):
+        try:
+            cli.main(args, prog_name="nanigpt", standalone_mode=False)
+        except SystemExit:
+            pass
+        assert "pathlib" not in sys.modules, f"{args} imported pathlib"
+    print("pathlib-free", file=sys.stderr)
+    """
+)
+
+
+def test_reading_commands_work_on_plain_string_paths(tmp_path):
+    # pathlib (with urllib.parse and ipaddress, which it imports) is ~5% of a `show`: the store,
+    # the preset folders and these commands work on strings.
+    runs = tmp_path / "runs"
+    a = make_run(runs, {"model": {"n_layer": 2}, "seed": 1})
+    b = make_run(runs, {"model": {"n_layer": 4}, "seed": 1})
+    r = subprocess.run([sys.executable, "-c", _NO_PATHLIB, a[:8], b[:8]], capture_output=True, text=True,
+                       env=env_for(runs))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.endswith("pathlib-free\n")
+
+
 _BASH = textwrap.dedent(
     """
     eval "$(_NANIGPT_COMPLETE=bash_source nanigpt)"

@@ -58,7 +58,7 @@ def test_shipped_presets_ship_inside_the_package():
     # nanigpt/_presets is what a wheel installs; in a checkout it is the top-level presets/
     inside = Path(nanigpt.__file__).parent / "_presets"
     assert inside.is_dir() and inside.resolve() == (REPO / "presets").resolve()
-    assert shipped_presets() == inside
+    assert Path(shipped_presets()) == inside
 
 
 def test_presets_are_never_imported_as_a_top_level_module():

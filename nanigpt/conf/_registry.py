@@ -17,7 +17,6 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import xxhash
@@ -115,10 +114,10 @@ class Registry:
         checked for duplicate names; none is run until a name it defines is looked up."""
         files: list[str] = []
         listed: list[Listed] = []
-        for where in map(Path, paths):
-            found = sorted(f for f in where.glob("*.py") if not f.name.startswith("_")) if where.is_dir() else [where]
-            for f in found:
-                file = str(f.resolve())
+        for where in (os.fspath(p) for p in paths):
+            found = ([os.path.join(where, n) for n in sorted(os.listdir(where)) if n.endswith(".py") and n[0] != "_"]
+                     if os.path.isdir(where) else [where])
+            for file in map(os.path.realpath, found):
                 if file not in files:
                     files.append(file)
                     listed += scan_file(file)
@@ -176,7 +175,7 @@ class Registry:
 
 def _load_file(path: str) -> list[Entry]:
     """Execute one presets file by path; its entries are the values in its namespace it defined."""
-    modname = f"_nanigpt_presets_{Path(path).stem}_{xxhash.xxh64_hexdigest(path.encode())[:8]}"
+    modname = f"_nanigpt_presets_{os.path.splitext(os.path.basename(path))[0]}_{xxhash.xxh64_hexdigest(path.encode())[:8]}"
     spec = importlib.util.spec_from_file_location(modname, path)
     if spec is None or spec.loader is None:
         raise RegistryError(f"cannot load presets file {path}")
@@ -208,7 +207,8 @@ def scan_file(path: str) -> list[Listed]:
     """The entries a presets file declares, read with `ast`: every top-level function decorated
     with @preset, @patch or @patch_factory (plain, or called with a literal `name=`). Runs nothing."""
     try:
-        tree = ast.parse(Path(path).read_bytes(), filename=path)
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), filename=path)
     except (OSError, SyntaxError, ValueError) as e:
         raise RegistryError(f"presets file {path} cannot be read: {type(e).__name__}: {e}") from None
     out = []

@@ -480,7 +480,7 @@ def _check_options(spec: Spec, val_fraction: float | None, val_sources: tuple[st
 
 def prepare(
     sources: tuple[str, ...],
-    out: Path,
+    out: str | os.PathLike[str],
     *,
     tokenizer: str = "byte",
     val_fraction: float | None = None,
@@ -497,6 +497,7 @@ def prepare(
     script that calls it needs the usual `if __name__ == "__main__":` guard.
     """
     t0 = time.perf_counter()
+    out = Path(out)
     err = err if err is not None else sys.stderr
     spec = parse_spec(tokenizer)
     require(spec)

@@ -40,12 +40,12 @@ import fcntl
 import os
 import shlex
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from nanigpt.atomic import (
+    StrPath,
     _decoder,
     _finite,
     _read_bytes,
@@ -57,6 +57,9 @@ from nanigpt.atomic import (
     read_jsonl,
 )
 from nanigpt.conf import ConfigError, config_hash, hash_bytes, short_hash
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HASH_LEN = 32
 MIN_PREFIX = 4
@@ -109,7 +112,7 @@ def is_hash(name: str) -> bool:
     return len(name) == HASH_LEN and _HEX.issuperset(name)
 
 
-def _read_run_file(path: str | Path) -> bytes:
+def _read_run_file(path: StrPath) -> bytes:
     """A run file's bytes, or a StoreError that says which file is missing or unreadable."""
     try:
         return _read_bytes(path)
@@ -145,7 +148,7 @@ def _load_status(path: str) -> dict:
 class RunLock:
     """An exclusive flock on `runs/<hash>/lock`. The kernel drops it when its holder dies."""
 
-    def __init__(self, fd: int, path: Path) -> None:
+    def __init__(self, fd: int, path: str) -> None:
         self._fd: int | None = fd
         self.path = path
 
@@ -169,7 +172,7 @@ class RunLock:
         self.release()
 
 
-def _read_holder(path: Path) -> dict | None:
+def _read_holder(path: str) -> dict | None:
     try:
         rec = _decoder.decode(_read_bytes(path))
     except (OSError, msgspec.DecodeError):
@@ -226,8 +229,9 @@ class RunDir:
     """One run's directory. Read methods verify what they read; write methods are no-ops on a
     read-only RunDir (the non-zero ranks of a torchrun job), so the trainer calls them freely."""
 
-    def __init__(self, path: Path, hash: str, *, read_only: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, path: StrPath, hash: str, *, read_only: bool = False) -> None:
+        # A string: reading a run is os calls, and pathlib would cost every `show` its import.
+        self.dir = os.path.normpath(os.fspath(path))
         self.hash = hash
         self.short = short_hash(hash)
         self.read_only = read_only
@@ -239,7 +243,14 @@ class RunDir:
         self._healed: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r}{', read_only' if self.read_only else ''})"
+        return f"RunDir({self.dir!r}{', read_only' if self.read_only else ''})"
+
+    @property
+    def path(self) -> Path:
+        """The run directory as a Path."""
+        from pathlib import Path
+
+        return Path(self.dir)
 
     @property
     def is_main(self) -> bool:
@@ -255,14 +266,14 @@ class RunDir:
         return p
 
     def _read_json(self, name: str) -> Any:
-        return _load_json(os.path.join(self.path, name))
+        return _load_json(os.path.join(self.dir, name))
 
     # -- reading
 
     def config_dict(self) -> dict:
         """The stored config.json, after checking that it still hashes to the directory name."""
         if self._config is None:
-            path = os.path.join(self.path, "config.json")  # a string: compare reads a thousand
+            path = os.path.join(self.dir, "config.json")  # a string: compare reads a thousand
             raw = _read_run_file(path)
             # The file is written as the canonical bytes, so the raw bytes hash to the name;
             # only an edited file needs the slower canonical re-hash (reformatting is no change).
@@ -290,12 +301,12 @@ class RunDir:
         """recipe.json: `tokens`, `start`, `blame`, `short`, `created`."""
         rec = self._read_json("recipe.json")
         if not isinstance(rec, dict) or not isinstance(rec.get("tokens"), list):
-            raise StoreError(f"{self.path / 'recipe.json'} is not a recipe (no `tokens` list)")
+            raise StoreError(f"{os.path.join(self.dir, 'recipe.json')} is not a recipe (no `tokens` list)")
         return rec
 
     def stored_status(self) -> dict:
         """status.json as written (a dead run still says `running` here)."""
-        return _load_status(os.path.join(self.path, "status.json"))
+        return _load_status(os.path.join(self.dir, "status.json"))
 
     def status(self) -> dict:
         """status.json with the live state: `running` only while the lock is held (then with its
@@ -314,7 +325,7 @@ class RunDir:
         """Step and losses of the metrics logged after the last status write: a live or dead
         trainer's status lags its metrics by up to `_STATUS_EVERY_S`."""
         try:
-            with open(self.path / "metrics.jsonl", "rb") as f:
+            with open(os.path.join(self.dir, "metrics.jsonl"), "rb") as f:
                 start = max(0, f.seek(0, os.SEEK_END) - 65536)
                 f.seek(start)
                 tail = f.read().split(b"\n")
@@ -343,17 +354,17 @@ class RunDir:
 
     def attempts(self) -> list[dict]:
         """Every recorded attempt, oldest first (the one in progress is in `status()['attempt']`)."""
-        return read_jsonl(self.path / "attempts.jsonl")
+        return read_jsonl(os.path.join(self.dir, "attempts.jsonl"))
 
     def metrics(self, *, include_superseded: bool = False) -> list[dict]:
         """The logged metrics, oldest first; lines a resume superseded are left out by default."""
-        recs = read_jsonl(self.path / "metrics.jsonl")
+        recs = read_jsonl(os.path.join(self.dir, "metrics.jsonl"))
         return recs if include_superseded else [r for r in recs if not r.get("superseded")]
 
     # -- locking
 
     def _probe_lock(self) -> tuple[bool, dict | None]:
-        path = self.path / "lock"
+        path = os.path.join(self.dir, "lock")
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
@@ -374,13 +385,13 @@ class RunDir:
         killed, so a crashed run never blocks the next one.
         """
         if self.read_only:
-            raise StoreError(f"{self.path} is open read-only (not rank 0); it cannot be locked")
-        path = self.path / "lock"
+            raise StoreError(f"{self.dir} is open read-only (not rank 0); it cannot be locked")
+        path = os.path.join(self.dir, "lock")
         for _ in range(_LOCK_TRIES):
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except FileNotFoundError:
-                raise StoreError(f"run directory {self.path} is gone") from None
+                raise StoreError(f"run directory {self.dir} is gone") from None
             except OSError as e:
                 raise StoreError(f"cannot lock {path}: {e.strerror}", suggestion="is the runs directory writable?") from None
             try:
@@ -432,14 +443,14 @@ class RunDir:
         self._status["updated"] = now_iso()
         if self._attempt is not None and self._status.get("state") == "running":
             self._status["attempt"] = self._attempt
-        atomic_write(self.path / "status.json", msgspec.json.encode(_finite(self._status)))
+        atomic_write(os.path.join(self.dir, "status.json"), msgspec.json.encode(_finite(self._status)))
         self._last_status_write = time.monotonic()
 
     def _append(self, name: str, record: dict, *, fsync: bool = False) -> None:
         if name not in self._healed:
-            end_torn_line(self.path / name)
+            end_torn_line(os.path.join(self.dir, name))
             self._healed.add(name)
-        append_line(self.path / name, record, fsync=fsync)
+        append_line(os.path.join(self.dir, name), record, fsync=fsync)
 
     def append_metrics(self, record: dict, summary: dict | None = None) -> None:
         """Log one metrics record (a dict with `step`; `train_loss`/`loss`, `val_loss` also feed
@@ -474,7 +485,7 @@ class RunDir:
         many lines were newly marked."""
         if self.read_only:
             return 0
-        path = self.path / "metrics.jsonl"
+        path = os.path.join(self.dir, "metrics.jsonl")
         recs = read_jsonl(path)
         n = 0
         for r in recs:
@@ -544,7 +555,7 @@ class RunDir:
             return
         self._attempt = None
         self._status = dict(status)
-        atomic_write(self.path / "status.json", msgspec.json.encode(_finite(self._status)))
+        atomic_write(os.path.join(self.dir, "status.json"), msgspec.json.encode(_finite(self._status)))
 
 
 # --- the store --------------------------------------------------------------------------------
@@ -553,20 +564,28 @@ class RunDir:
 class RunStore:
     """The runs directory. Hash arguments are any unique prefix of at least 4 hex digits."""
 
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+    def __init__(self, root: StrPath) -> None:
+        # A string, as RunDir's: listing and reading runs are os calls.
+        self.dir = os.path.normpath(os.fspath(root))
 
     def __repr__(self) -> str:
-        return f"RunStore({str(self.root)!r})"
+        return f"RunStore({self.dir!r})"
+
+    @property
+    def root(self) -> Path:
+        """The runs directory as a Path."""
+        from pathlib import Path
+
+        return Path(self.dir)
 
     def _entries(self) -> list[os.DirEntry]:
         # scandir, not listdir: an entry says whether it is a link or a directory without a stat
         try:
-            return list(os.scandir(self.root))
+            return list(os.scandir(self.dir))
         except FileNotFoundError:
             return []
         except OSError as e:
-            raise StoreError(f"cannot read the runs directory {self.root}: {e.strerror}") from None
+            raise StoreError(f"cannot read the runs directory {self.dir}: {e.strerror}") from None
 
     def _names(self) -> list[str]:
         return [e.name for e in self._entries()]
@@ -580,38 +599,38 @@ class RunStore:
     def _escape(self, name: str) -> str | None:
         """Where `runs/<name>` leads when it is a link out of the runs directory; else None.
         Every path from a hash goes through this: a run directory is never followed elsewhere."""
-        path = os.path.join(self.root, name)
+        path = os.path.join(self.dir, name)
         if not os.path.islink(path):
             return None
         target = os.path.realpath(path)
-        return None if os.path.dirname(target) == os.path.realpath(self.root) else target
+        return None if os.path.dirname(target) == os.path.realpath(self.dir) else target
 
-    def _path(self, name: str) -> Path:
+    def _path(self, name: str) -> str:
         """`runs/<name>`, or StoreError if it is a link that leads out of the runs directory."""
         target = self._escape(name)
         if target is not None:
             raise StoreError(
-                f"{self.root / name} is a link to {target}, outside the runs directory {self.root}",
+                f"{os.path.join(self.dir, name)} is a link to {target}, outside the runs directory {self.dir}",
                 suggestion="a run lives in a directory of the runs directory; remove the link",
             )
-        return self.root / name
+        return os.path.join(self.dir, name)
 
     def resolve_hash(self, prefix: str) -> str:
         """The full hash of the one run whose hash starts with `prefix`."""
         p = check_prefix(prefix)
         if len(p) == HASH_LEN:
-            if self._path(p).is_dir():
+            if os.path.isdir(self._path(p)):
                 return p
             matches = []
         else:
             matches = sorted(n for n in self._names() if n.startswith(p) and is_hash(n))
         if not matches:
-            raise StoreError(f"no run {prefix!r} in {self.root}", suggestion="see `nanigpt runs` for the runs there")
+            raise StoreError(f"no run {prefix!r} in {self.dir}", suggestion="see `nanigpt runs` for the runs there")
         if len(matches) > 1:
             # Whole hashes: two 12-digit forms can be identical, and then they tell nothing apart.
             shown = ", ".join(matches[:8]) + (", ..." if len(matches) > 8 else "")
             raise StoreError(
-                f"run prefix {prefix!r} is ambiguous in {self.root}: {len(matches)} runs match ({shown})",
+                f"run prefix {prefix!r} is ambiguous in {self.dir}: {len(matches)} runs match ({shown})",
                 suggestion="give more digits",
             )
         return matches[0]
@@ -644,23 +663,23 @@ class RunStore:
         if not is_hash(hash) or hash_bytes(canonical) != hash:
             raise ValueError(f"{hash!r} is not the hash of the given canonical config")
         final = self._path(hash)
-        if final.is_dir():
+        if os.path.isdir(final):
             run = RunDir(final, hash)
             run.config_dict()
             return run, False
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".tmp-{short_hash(hash)}-{os.getpid()}-{next(_tmp_counter)}"
-            tmp.mkdir()
+            os.makedirs(self.dir, exist_ok=True)
+            tmp = os.path.join(self.dir, f".tmp-{short_hash(hash)}-{os.getpid()}-{next(_tmp_counter)}")
+            os.mkdir(tmp)
         except OSError as e:
             raise StoreError(
-                f"the runs directory {self.root} is not writable: {e.strerror}",
+                f"the runs directory {self.dir} is not writable: {e.strerror}",
                 suggestion="pass --runs-dir DIR or set NANIGPT_RUNS_DIR to a writable directory",
             ) from None
         try:
             created = now_iso()
-            atomic_write(tmp / "config.json", canonical)
-            atomic_write(tmp / "recipe.json", msgspec.json.encode({**recipe, "short": short_hash(hash), "created": created}))
+            atomic_write(os.path.join(tmp, "config.json"), canonical)
+            atomic_write(os.path.join(tmp, "recipe.json"), msgspec.json.encode({**recipe, "short": short_hash(hash), "created": created}))
             status = {
                 "state": "created",
                 "short": short_hash(hash),
@@ -671,7 +690,7 @@ class RunStore:
                 "steps": steps,
                 "attempts": 0,
             }
-            atomic_write(tmp / "status.json", msgspec.json.encode(status))
+            atomic_write(os.path.join(tmp, "status.json"), msgspec.json.encode(status))
             try:
                 os.rename(tmp, final)
             except OSError as e:
@@ -687,14 +706,15 @@ class RunStore:
         except BaseException:
             _rmtree(tmp)
             raise
-        fsync_dir(self.root)
+        fsync_dir(self.dir)
         return RunDir(final, hash), True
 
     def remove(self, run: RunDir) -> None:
         """Delete a run directory (one this invocation created and nothing ran in)."""
-        if run.path.parent != self.root or not is_hash(run.path.name):
-            raise ValueError(f"{run.path} is not a run of {self.root}")
-        _rmtree(run.path)
+        folder, name = os.path.split(run.dir)
+        if folder != self.dir or not is_hash(name):
+            raise ValueError(f"{run.dir} is not a run of {self.dir}")
+        _rmtree(run.dir)
 
     def list(self) -> list[dict]:
         """One summary per entry of the runs directory, newest first; entries that are not
@@ -705,7 +725,7 @@ class RunStore:
         """
         good, bad = [], []
         for entry in self._entries():
-            name, path = entry.name, entry.path  # plain strings: pathlib costs more than the reads here
+            name, path = entry.name, entry.path
             if name.startswith(".") or name == SWEEPS_DIR:
                 continue
             row: dict[str, Any] = {"hash": name, "short": short_hash(name)}
@@ -722,7 +742,7 @@ class RunStore:
             try:
                 st = _load_status(f"{path}/status.json")
                 if st["state"] == "running":
-                    st = RunDir(Path(path), name).status()
+                    st = RunDir(path, name).status()
                 if not os.path.isfile(f"{path}/config.json"):
                     raise StoreError(f"{path}/config.json is missing")
             except StoreError as e:
@@ -746,7 +766,7 @@ class RunStore:
         return good + bad
 
 
-def _rmtree(path: Path) -> None:
+def _rmtree(path: str) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
