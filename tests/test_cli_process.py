@@ -73,12 +73,17 @@ _NO_TORCH = textwrap.dedent(
 )
 
 
-def test_reading_commands_and_completion_never_import_torch(tmp_path):
+def run_script_on_two_runs(tmp_path: Path, script: str) -> subprocess.CompletedProcess:
+    """`script` in a fresh interpreter, given the short hashes of two stored runs."""
     runs = tmp_path / "runs"
     a = make_run(runs, {"model": {"n_layer": 2}, "seed": 1})
     b = make_run(runs, {"model": {"n_layer": 4}, "seed": 1})
-    r = subprocess.run([sys.executable, "-c", _NO_TORCH, a[:8], b[:8]], capture_output=True, text=True,
-                       env=env_for(runs))
+    return subprocess.run([sys.executable, "-c", script, a[:8], b[:8]], capture_output=True, text=True,
+                          env=env_for(runs))
+
+
+def test_reading_commands_and_completion_never_import_torch(tmp_path):
+    r = run_script_on_two_runs(tmp_path, _NO_TORCH)
     assert r.returncode == 0, r.stderr
     assert r.stderr.endswith("torch-free\n")
 
@@ -102,11 +107,7 @@ _NO_PATHLIB = textwrap.dedent(
 def test_reading_commands_work_on_plain_string_paths(tmp_path):
     # pathlib (with urllib.parse and ipaddress, which it imports) is ~5% of a `show`: the store,
     # the preset folders and these commands work on strings.
-    runs = tmp_path / "runs"
-    a = make_run(runs, {"model": {"n_layer": 2}, "seed": 1})
-    b = make_run(runs, {"model": {"n_layer": 4}, "seed": 1})
-    r = subprocess.run([sys.executable, "-c", _NO_PATHLIB, a[:8], b[:8]], capture_output=True, text=True,
-                       env=env_for(runs))
+    r = run_script_on_two_runs(tmp_path, _NO_PATHLIB)
     assert r.returncode == 0, r.stderr
     assert r.stderr.endswith("pathlib-free\n")
 
