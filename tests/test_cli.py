@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+import click
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -603,13 +604,34 @@ def test_show_of_an_empty_spec_names_the_default(runs):
     assert invoke(["show"], runs).stdout.splitlines()[1] == "recipe    (empty spec: preset:small)"
 
 
+def test_the_commands_that_do_work_are_built_only_when_asked_for(tmp_path):
+    # They live in nanigpt/_cli_work.py (their options would slow every `show`); the group lists
+    # them by name, builds them on first use, and --help shows each with its short help.
+    import subprocess
+    import sys
+
+    from nanigpt import _cli_work, cli as cli_module
+
+    assert tuple(c.name for c in _cli_work.COMMANDS) == cli_module._WORK
+    script = ("import sys\nfrom nanigpt.cli import cli\n"
+              "try:\n    cli.main(['show', 'preset:tiny'], prog_name='nanigpt', standalone_mode=False)\n"
+              "except SystemExit:\n    pass\n"
+              "print('nanigpt._cli_work' in sys.modules, 'nanigpt.training.flags' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.stdout.splitlines()[-1] == "False False", r.stderr
+    help_text = CliRunner().invoke(cli, ["--help"]).output
+    for c in _cli_work.COMMANDS:
+        assert f"  {c.name} " in help_text and c.short_help[:30] in help_text
+    assert invoke(["train", "preset:tiny", "--dry-run"], tmp_path).exit_code == 0
+
+
 def test_train_flag_defaults_are_runtime_options_defaults():
     """The flags are declared in click (so --help needs no msgspec); RuntimeOptions is the truth."""
     import msgspec
 
     from nanigpt.training.runtime import RuntimeOptions
 
-    params = {p.name: p for p in cli.commands["train"].params}
+    params = {p.name: p for p in cli.get_command(click.Context(cli), "train").params}
     for f in msgspec.structs.fields(RuntimeOptions):
         if f.name == "progress":
             assert params["progress"].default is None and f.default == "auto"

@@ -398,6 +398,8 @@ def test_first_node_comes_from_slurms_node_list(monkeypatch) -> None:
 def test_cli_options_are_what_train_parses_back() -> None:
     """Every kind of flag in the table, away from its default, survives the trip through the
     command line of `nanigpt train`."""
+    import click
+
     from nanigpt._cli_train import runtime_flags
     from nanigpt.cli import cli
     from nanigpt.training.flags import FLAGS as TABLE
@@ -409,7 +411,7 @@ def test_cli_options_are_what_train_parses_back() -> None:
     assert set(flags) == {f.name for f in TABLE}  # a new flag is added here too
     for value in (flags, {**flags, "progress": "on"}, {"progress": "auto"}):
         args = cli_options(value)
-        ctx = cli.commands["train"].make_context("train", [*args, "--", "preset:tiny"])
+        ctx = cli.get_command(click.Context(cli), "train").make_context("train", [*args, "--", "preset:tiny"])
         parsed = {k: v for k, v in ctx.params.items() if k in {f.name for f in TABLE}}
         assert runtime_flags(parsed) == runtime_options(value)
     assert cli_options({"progress": "auto", "device": "auto"}) == []

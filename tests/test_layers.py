@@ -25,8 +25,9 @@ LAYERS = [
     ("training", ["nanigpt.training"]),
     ("store", ["nanigpt.store"]),
     ("experiments", ["nanigpt.experiments"]),
-    ("cli", ["nanigpt.cli", "nanigpt._cli_compare", "nanigpt._cli_complete", "nanigpt._cli_prepare",
-             "nanigpt._cli_sweep", "nanigpt._cli_train", "nanigpt._cli_view", "nanigpt.__main__"]),
+    ("cli", ["nanigpt.cli", "nanigpt._cli_compare", "nanigpt._cli_complete", "nanigpt._cli_options",
+             "nanigpt._cli_prepare", "nanigpt._cli_sweep", "nanigpt._cli_train", "nanigpt._cli_view",
+             "nanigpt._cli_work", "nanigpt.__main__"]),
     ("face", ["nanigpt"]),
 ]
 
