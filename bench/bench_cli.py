@@ -7,6 +7,10 @@ in machine load hits both alike; the figure is the median of N runs.
 
     .venv/bin/python bench/bench_cli.py            # 15 runs each; prints a markdown table
     .venv/bin/python bench/bench_cli.py --runs 30 --check   # exit 1 if a budget is missed
+    .venv/bin/python bench/bench_cli.py --baseline ../old/.venv/bin   # before/after, one session
+
+`--baseline BIN` also times another install's `nanigpt` (an older checkout's .venv/bin) on the
+same commands in the same round robin, and prints each command before and after.
 
 Budgets: `--help`, `show HASH`, `diff A B`, `show SPEC` and a completion request within 1.3x the
 floor; `runs` over 1,000 runs within floor + 40 ms; `diff` of two stored 45,000-field configs
@@ -113,7 +117,7 @@ BUDGETS = {  # (kind, value): "x" = ratio to the floor, "+" = ms over the floor,
 }
 
 
-def measure(commands: dict[str, list[str]], runs: int, pycache: Path) -> dict[str, list[float]]:
+def measure(commands: dict[str, list[str]], runs: int, pycache: Path, cwd: Path | None = None) -> dict[str, list[float]]:
     # Bytecode caching on, as on a user's machine (our dev shells set PYTHONDONTWRITEBYTECODE,
     # which recompiles every naniGPT module on every start); the cache lives in a temp dir.
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1", "PYTHONPYCACHEPREFIX": str(pycache),
@@ -122,13 +126,13 @@ def measure(commands: dict[str, list[str]], runs: int, pycache: Path) -> dict[st
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     times: dict[str, list[float]] = {k: [] for k in commands}
     for name, cmd in commands.items():  # warm the page cache and .pyc files; check each works
-        r = subprocess.run(cmd, env=env, capture_output=True)
+        r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True)
         if r.returncode != 0:
             raise SystemExit(f"{name} failed ({r.returncode}): {r.stderr.decode()[-500:]}")
     for _ in range(runs):
         for name, cmd in commands.items():
             t0 = time.perf_counter()
-            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             times[name].append((time.perf_counter() - t0) * 1e3)
     return times
 
@@ -148,10 +152,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15, help="timed runs per command (median reported)")
     ap.add_argument("--check", action="store_true", help="exit 1 if a command misses its budget")
+    ap.add_argument("--baseline", type=Path, metavar="BIN",
+                    help="another install's bin folder: its nanigpt is timed on the same commands, interleaved")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_cli_") as d:
         commands = setup(Path(d))
-        times = measure(commands, args.runs, Path(d) / "pycache")
+        if args.baseline is not None:
+            old = str(args.baseline.resolve() / "nanigpt")
+            commands.update({f"{name} [baseline]": [old if word == NANIGPT else word for word in cmd]
+                             for name, cmd in list(commands.items()) if NANIGPT in cmd})
+        # in the temp folder: a presets/ folder where the benchmark is started would be read too
+        times = measure(commands, args.runs, Path(d) / "pycache", cwd=Path(d))
     floor = statistics.median(times["floor"])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"`{' '.join(['.venv/bin/python', 'bench/bench_cli.py', *sys.argv[1:]])}`: median of {args.runs} "
@@ -160,6 +171,8 @@ def main() -> None:
     missed = []
     for name, ts in times.items():
         med = statistics.median(ts)
+        if name.endswith(" [baseline]"):
+            continue
         if name == "floor" or name not in BUDGETS:  # the floor, a comparison row
             print(plain_row(f"{name} (`bench/chz_cli.py`)" if name == CHZ else name, ts, floor))
             continue
@@ -176,6 +189,16 @@ def main() -> None:
             cells.append(f"<= {value}x ({limit:.0f} ms)" if kind == "x" else f"<= floor + {value:.0f} ms ({limit:.0f} ms)")
         missed += [] if ok else [name]
         print(f"| `{name}` | {med:.1f} | {med / floor:.2f}x (+{med - floor:.0f} ms) | {'; '.join(cells)} | {'yes' if ok else 'NO'} |")
+    if args.baseline is not None:
+        print(f"\nBefore (`{args.baseline}`) and after (this install), in the same round robin:\n")
+        print("| command | before | after |\n|---|---:|---:|")
+        chz = statistics.median(times[CHZ])
+        for name in BUDGETS:
+            cells = []
+            for ts in (times[f"{name} [baseline]"], times[name]):
+                med = statistics.median(ts)
+                cells.append(f"{med:.1f} ms, {med / floor:.2f}x floor, {med / chz:.2f}x chz")
+            print(f"| `{name}` | {cells[0]} | {cells[1]} |")
     if args.check and missed:
         raise SystemExit(f"over budget: {', '.join(missed)}")
 
