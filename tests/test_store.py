@@ -56,6 +56,21 @@ def test_create_writes_a_complete_run_and_is_idempotent(tmp_path):
     assert [n for n in os.listdir(tmp_path / "runs")] == [h]  # no temp dir left behind
 
 
+@pytest.mark.parametrize("spelling", ["absolute", "runs", "./runs/", "runs//", "."])
+def test_every_spelling_of_the_runs_directory_finds_and_removes_its_runs(tmp_path, monkeypatch, spelling):
+    # The store works on string paths: "./runs/" and "." must name the same folders as pathlib did.
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path / "runs" if spelling == "." else tmp_path)
+    store = RunStore(str(tmp_path / "runs") if spelling == "absolute" else spelling)
+    run = make_run(store)
+    assert os.path.samefile(run.path, tmp_path / "runs" / run.hash) and store.run(run.hash[:6]).hash == run.hash
+    assert [r["hash"] for r in store.list()] == [run.hash]
+    store.remove(run)
+    assert os.listdir(tmp_path / "runs") == []
+    with pytest.raises(ValueError, match="is not a run of"):
+        store.remove(RunDir(tmp_path / "elsewhere" / run.hash, run.hash))
+
+
 def test_create_refuses_bytes_that_do_not_hash_to_the_name(tmp_path):
     h, data = canon({"a": 1})
     with pytest.raises(ValueError):

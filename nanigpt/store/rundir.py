@@ -712,7 +712,7 @@ class RunStore:
     def remove(self, run: RunDir) -> None:
         """Delete a run directory (one this invocation created and nothing ran in)."""
         folder, name = os.path.split(run.dir)
-        if folder != self.dir or not is_hash(name):
+        if (folder or ".") != self.dir or not is_hash(name):  # runs/<hash>, or <hash> in "."
             raise ValueError(f"{run.dir} is not a run of {self.dir}")
         _rmtree(run.dir)
 
