@@ -10,15 +10,9 @@ def main() -> None:
     # It stays off for the quick commands (show, diff, runs: bounded work, the process ends);
     # one that runs long turns it back on before its work (`cli` in nanigpt/cli.py).
     gc.disable()
-    from nanigpt.cli import cli
+    from nanigpt.cli import main as run
 
-    try:
-        cli.main(prog_name="nanigpt")
-    finally:
-        # The interpreter's exit walks every object still alive (click's, typing's, the config
-        # types'): ~12 ms of a 90 ms `show`. Frozen, they are skipped; atexit handlers and
-        # flushes still run, and the OS takes back the memory.
-        gc.freeze()
+    run()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -10,8 +11,9 @@ import click
 from nanigpt.data.prepare import _size, prepare
 
 
-def prepare_command(sources: tuple[str, ...], out: str, **options: Any) -> None:
+def prepare_command(sources: tuple[str, ...], out: str | Path, **options: Any) -> None:
     """Run `prepare`, then say what was written and how to train on it."""
+    out = Path(out)  # `./d/` is `d` in what is printed, and in the train command suggested
     try:
         r = prepare(sources, out, **options)
     except KeyboardInterrupt:

@@ -225,7 +225,7 @@ def _profile_files(run_dir: str) -> list[str]:
     memory summaries."""
     try:
         names = [e.name for e in os.scandir(os.path.join(run_dir, "profile")) if not e.name.startswith(".")]
-    except FileNotFoundError:
+    except OSError:  # none, or not a folder
         return []
     return sorted(names, key=lambda n: (not n.startswith("trace-"), n))
 

@@ -129,6 +129,9 @@ def preset_dirs(cwd: str | os.PathLike[str] | None = None, env: str | None = Non
                 suggestion=f"{PRESETS_ENV} holds folders of presets files, separated by `{os.pathsep}`",
             )
         out.append(d)
+    for d in out:
+        if os.path.isdir(d) and not os.access(d, os.R_OK | os.X_OK):
+            raise RegistryError(f"cannot read the presets folder {d}", suggestion="check its permissions")
     return tuple(dict.fromkeys(os.path.realpath(p) for p in out))
 
 

@@ -170,6 +170,13 @@ def test_show_status_and_attempts_of_a_finished_run(runs):
     )
 
 
+def test_show_of_a_run_whose_profile_is_not_a_folder_lists_no_profile(runs):
+    run = make_run(runs, CFG_A, ["preset:tiny"])
+    (run.path / "profile").write_text("not a folder")
+    r = invoke(["show", run.short, "--json"], runs)
+    assert r.exit_code == 0 and json.loads(r.stdout)["profiles"] == []
+
+
 def test_show_json_is_one_document(runs):
     run = make_run(runs, CFG_A, ["preset:tiny", "model.n_layer=2"], BLAME_A)
     doc = json.loads(invoke(["show", run.short, "--json"], runs).stdout)

@@ -40,6 +40,13 @@ def test_installed_entry_point_and_python_dash_m(tmp_path):
     assert (r.returncode, r.stdout, r.stderr) == (
         2, "", "Error: in `lr=abc`: `optim.lr` expects a float, got `abc` (e.g. lr=0.001)\n"
     )
+    # a misspelt command is matched against every command, the ones built on first use included
+    r = subprocess.run([str(NANIGPT), "trian"], capture_output=True, text=True, env=env_for(tmp_path))
+    assert (r.returncode, r.stderr.splitlines()[-1]) == (2, "Error: No such command 'trian'. Did you mean 'train'?")
+    # a console script installed before nanigpt/__main__.py took over still runs
+    old_script = "import sys\nfrom nanigpt.cli import main\nsys.argv = ['nanigpt', '--version']\nmain()"
+    r = subprocess.run([sys.executable, "-c", old_script], capture_output=True, text=True, env=env_for(tmp_path))
+    assert (r.returncode, r.stdout) == (0, "nanigpt 0.1.0\n")
 
 
 _NO_TORCH = textwrap.dedent(

@@ -137,6 +137,16 @@ def test_missing_env_dir(tmp_path, monkeypatch):
         load_registry()
 
 
+def test_an_unreadable_presets_folder_is_named(tmp_path, monkeypatch):
+    folder = write(tmp_path / "locked", "one.py", USER_FILE).parent
+    monkeypatch.setenv(ENV_VAR, str(folder))
+    real_access = os.access
+    # root reads every folder, so the permission bits are played by os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if os.fspath(p) == str(folder) else real_access(p, mode))
+    with pytest.raises(RegistryError, match=r"cannot read the presets folder .*locked \(check its permissions\)"):
+        load_registry()
+
+
 def test_a_file_that_fails_to_load(tmp_path):
     f = write(tmp_path, "bad.py", USER_FILE + "\nraise ValueError('broken')\n")
     reg = Registry.load([tmp_path])  # read, not run

@@ -77,6 +77,16 @@ def snapshot(d: Path) -> dict[str, bytes]:
 # -- round trip, determinism, nothing to do
 
 
+def test_the_suggested_train_command_spells_out_as_a_path(texts, tmp_path, monkeypatch):
+    # `--out ./d/` (as shell completion leaves it) is `d`: the printed command hashes as `d/train`
+    monkeypatch.chdir(tmp_path)
+    r = invoke(["prepare", str(texts / "corpus.txt"), "--out", "./d/", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == (
+        "train on it: nanigpt train data=shards data.train=d/train data.val=d/val model.vocab_size=256"
+    )
+
+
 @pytest.mark.parametrize("kind", ["byte", "bpe:512", "file"])
 def test_shards_decode_back_to_the_text_for_each_tokenizer(texts, tokenizer_json, tmp_path, kind):
     tok = f"file:{tokenizer_json}" if kind == "file" else kind

@@ -24,6 +24,7 @@ from nanigpt.store.rundir import (
     RunStore,
     StoreError,
     check_prefix,
+    plain_path,
 )
 
 
@@ -69,6 +70,25 @@ def test_every_spelling_of_the_runs_directory_finds_and_removes_its_runs(tmp_pat
     assert os.listdir(tmp_path / "runs") == []
     with pytest.raises(ValueError, match="is not a run of"):
         store.remove(RunDir(tmp_path / "elsewhere" / run.hash, run.hash))
+
+
+@given(st.lists(st.sampled_from(["a", "b", ".", "..", "", "link"]), max_size=6), st.booleans())
+def test_store_paths_are_spelled_as_pathlib_spells_them(parts, absolute):
+    from pathlib import PurePosixPath
+
+    p = ("/" if absolute else "") + "/".join(parts)
+    assert plain_path(p) == str(PurePosixPath(p))
+
+
+def test_a_runs_directory_reached_through_a_link_and_dotdot_is_the_one_the_os_finds(tmp_path, monkeypatch):
+    # `link/../runs` is real/runs when link -> real/sub: `..` is kept, never folded away
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    run = make_run(RunStore(tmp_path / "real" / "runs"))
+    monkeypatch.chdir(tmp_path)
+    store = RunStore("link/../runs")
+    assert store.dir == "link/../runs" and [r["hash"] for r in store.list()] == [run.hash]
+    assert store.run(run.hash[:6]).status()["state"] == "created"
 
 
 def test_create_refuses_bytes_that_do_not_hash_to_the_name(tmp_path):

@@ -107,6 +107,16 @@ def check_prefix(prefix: str) -> str:
     return p
 
 
+def plain_path(path: StrPath) -> str:
+    """`path` spelled as pathlib spells it: no repeated or trailing slashes and no `.` parts,
+    but every `..` kept (after a link, `a/..` is not `.`)."""
+    p = os.fspath(path)
+    parts = [part for part in p.split("/") if part not in ("", ".")]
+    # POSIX leaves a path that starts with exactly two slashes to the system: it stays as it is
+    root = "//" if p[:2] == "//" and p[2:3] != "/" else "/" if p[:1] == "/" else ""
+    return root + "/".join(parts) or "."
+
+
 def is_hash(name: str) -> bool:
     """True for a full 32-hex-digit (lowercase) config hash."""
     return len(name) == HASH_LEN and _HEX.issuperset(name)
@@ -231,7 +241,7 @@ class RunDir:
 
     def __init__(self, path: StrPath, hash: str, *, read_only: bool = False) -> None:
         # A string: reading a run is os calls, and pathlib would cost every `show` its import.
-        self.dir = os.path.normpath(os.fspath(path))
+        self.dir = plain_path(path)
         self.hash = hash
         self.short = short_hash(hash)
         self.read_only = read_only
@@ -566,7 +576,7 @@ class RunStore:
 
     def __init__(self, root: StrPath) -> None:
         # A string, as RunDir's: listing and reading runs are os calls.
-        self.dir = os.path.normpath(os.fspath(root))
+        self.dir = plain_path(root)
 
     def __repr__(self) -> str:
         return f"RunStore({self.dir!r})"
