@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from clikit import run_without_loading
 
 from nanigpt.conf import canonical_bytes, config_hash
 from nanigpt.store.rundir import RunStore
@@ -80,43 +81,24 @@ _NO_TORCH = textwrap.dedent(
 )
 
 
-def run_script_on_two_runs(tmp_path: Path, script: str) -> subprocess.CompletedProcess:
-    """`script` in a fresh interpreter, given the short hashes of two stored runs."""
+def test_reading_commands_and_completion_never_import_torch(tmp_path):
     runs = tmp_path / "runs"
     a = make_run(runs, {"model": {"n_layer": 2}, "seed": 1})
     b = make_run(runs, {"model": {"n_layer": 4}, "seed": 1})
-    return subprocess.run([sys.executable, "-c", script, a[:8], b[:8]], capture_output=True, text=True,
-                          env=env_for(runs))
-
-
-def test_reading_commands_and_completion_never_import_torch(tmp_path):
-    r = run_script_on_two_runs(tmp_path, _NO_TORCH)
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH, a[:8], b[:8]], capture_output=True, text=True,
+                       env=env_for(runs))
     assert r.returncode == 0, r.stderr
     assert r.stderr.endswith("torch-free\n")
-
-
-_NO_PATHLIB = textwrap.dedent(
-    """
-    import sys
-    from nanigpt.cli import cli
-    a, b = sys.argv[1], sys.argv[2]
-    for args in (["show", "preset:tiny", "+large", "lr=1e-4"], ["show", a], ["diff", a, b], ["runs"]):
-        try:
-            cli.main(args, prog_name="nanigpt", standalone_mode=False)
-        except SystemExit:
-            pass
-        assert "pathlib" not in sys.modules, f"{args} imported pathlib"
-    print("pathlib-free", file=sys.stderr)
-    """
-)
 
 
 def test_reading_commands_work_on_plain_string_paths(tmp_path):
     # pathlib (with urllib.parse and ipaddress, which it imports) is ~5% of a `show`: the store,
     # the preset folders and these commands work on strings.
-    r = run_script_on_two_runs(tmp_path, _NO_PATHLIB)
-    assert r.returncode == 0, r.stderr
-    assert r.stderr.endswith("pathlib-free\n")
+    runs = tmp_path / "runs"
+    a = make_run(runs, {"model": {"n_layer": 2}, "seed": 1})[:8]
+    b = make_run(runs, {"model": {"n_layer": 4}, "seed": 1})[:8]
+    commands = [["show", "preset:tiny", "+large", "lr=1e-4"], ["show", a], ["diff", a, b], ["runs"]]
+    run_without_loading("pathlib", commands, env_for(runs))
 
 
 _BASH = textwrap.dedent(

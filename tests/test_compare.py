@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +16,7 @@ from nanigpt.conf import ConfigError
 from nanigpt.experiments import compare as cmp
 from nanigpt.experiments.record import write_sweep
 from nanigpt.store import RunStore
+from clikit import run_without_loading
 from storekit import stored_run
 from test_cli_process import env_for
 
@@ -212,25 +211,12 @@ def test_all_leaves_out_unreadable_directories_with_a_warning(runs):
     assert r.stderr == "Warning: 1 unreadable run directories left out (`nanigpt runs` says why)\n"
 
 
-_NO_TORCH = """
-import sys
-from nanigpt.cli import cli
-for args in (["compare", "--all"], ["compare", "--all", "--json"], ["plot", "--all", "-o", sys.argv[1]]):
-    try:
-        cli.main(args, prog_name="nanigpt", standalone_mode=False)
-    except SystemExit:
-        pass
-    assert "torch" not in sys.modules, f"{args} imported torch"
-print("torch-free", file=sys.stderr)
-"""
-
-
 def test_compare_and_plot_never_import_torch(tmp_path, runs):
     stored_run(runs, "lr=1e-3")
     stored_run(runs, "lr=3e-3")
     png = tmp_path / "p.png"
-    r = subprocess.run([sys.executable, "-c", _NO_TORCH, str(png)], capture_output=True, text=True, env=env_for(runs))
-    assert r.returncode == 0 and r.stderr.endswith("torch-free\n"), r.stderr
+    run_without_loading("torch", [["compare", "--all"], ["compare", "--all", "--json"], ["plot", "--all", "-o", str(png)]],
+                        env_for(runs))
     assert png.stat().st_size > 0
 
 
