@@ -234,13 +234,13 @@ def main() -> None:
         missed += [] if ok else [name]
         print(row)
     if args.baseline is not None:
-        print(f"\nBefore (`{args.baseline}`) and after (this install), in the same round robin (median / fastest tenth):\n")
+        print(f"\nBefore (`{args.baseline}`) and after (this install), in the same round robin:\n")
         print("| command | before | after |\n|---|---:|---:|")
         for name in BUDGETS:
             cells = []
             for ts in (times[f"{name} [baseline]"], times[name]):
-                cells.append(", ".join(f"{stat(ts) / stat(times['floor']):.2f}x floor, {stat(ts) / stat(times[CHZ]):.2f}x chz"
-                                       for stat in STATS.values()))
+                cells.append("; ".join(f"{label} {stat(ts) / stat(times['floor']):.2f}x floor, {stat(ts) / stat(times[CHZ]):.2f}x chz"
+                                       for label, stat in STATS.items()))
             print(f"| `{name}` | {cells[0]} | {cells[1]} |")
     if args.check and missed:
         raise SystemExit(f"over budget: {', '.join(missed)}")
