@@ -99,6 +99,8 @@ def setup(tmp: Path) -> dict[str, list[str]]:
         # no budgets: they split the floor into click's share and the rest
         'click alone: `python -c "import click"`': [PYTHON, "-c", "import click"],
         'the floor without click: `python -c "import msgspec, xxhash"`': [PYTHON, "-c", "import msgspec, xxhash"],
+        # the console script starts with the cycle collector off (nanigpt/__main__.py)
+        "the floor with the collector off": [PYTHON, "-c", "import gc; gc.disable(); import click, msgspec, xxhash"],
         "nanigpt show preset:small +large +fp8 lr=1e-4": [NANIGPT, "show", "preset:small", "+large", "+fp8", "lr=1e-4",
                                                           "--runs-dir", str(small)],
         "completion (train preset:small model.n_<TAB>)": completion,
@@ -208,6 +210,7 @@ def main() -> None:
     ap.add_argument("--check", action="store_true", help="exit 1 if a command misses its budget")
     ap.add_argument("--baseline", type=Path, metavar="BIN",
                     help="another install's bin folder: its nanigpt is timed on the same commands, interleaved")
+    ap.add_argument("--samples", action="store_true", help="also print every command's times, sorted")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_cli_") as d:
         commands = setup(Path(d))
@@ -242,6 +245,11 @@ def main() -> None:
                 cells.append("; ".join(f"{label} {stat(ts) / stat(times['floor']):.2f}x floor, {stat(ts) / stat(times[CHZ]):.2f}x chz"
                                        for label, stat in STATS.items()))
             print(f"| `{name}` | {cells[0]} | {cells[1]} |")
+    if args.samples:
+        print("\nEvery run, sorted (ms):\n\n```")
+        for name, ts in times.items():
+            print(f"{name[:40]:40s} {' '.join(f'{t:.0f}' for t in sorted(ts))}")
+        print("```")
     if args.check and missed:
         raise SystemExit(f"over budget: {', '.join(missed)}")
 
