@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from nanigpt._cli_view import _STATE_COLOR, Out, echo_json
-from nanigpt.conf import ConfigError, format_value
+from nanigpt.conf import ConfigError, format_value, short_hash
 from nanigpt.experiments import compare as cmp
 from nanigpt.liveline import duration, si
 from nanigpt.store import RunStore, format_loss
@@ -24,7 +24,7 @@ def _dash(f: Any) -> Any:
 
 # How the table writes each summary column (a config column: as the command line takes it back);
 # `-` for a run that has not reported it.
-_FORMAT = {"hash": lambda v: v[:12], "status": str, "tokens_per_s": _dash(si), "wall_s": _dash(duration),
+_FORMAT = {"hash": short_hash, "status": str, "tokens_per_s": _dash(si), "wall_s": _dash(duration),
            **{name: _dash(format_loss) for name in _LOSSES}}
 _RIGHT = {"steps", "tokens_per_s", "wall_s", *_LOSSES}
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 import msgspec
 
-from nanigpt.store import RunDir, RunStore, describe_status, format_loss
+from nanigpt.store import RunDir, RunStore, describe_code, describe_status, format_loss
 from nanigpt.conf import TAG_FIELD, ConfigError, format_value, short_hash
 
 _HASHLIKE = re.compile(r"[0-9a-fA-F]{4,32}")
@@ -211,7 +211,7 @@ def attempt_lines(attempts: list[dict]) -> list[str]:
         git = a.get("git") or {}
         code = f"naniGPT {a.get('version', '?')}"
         if git.get("commit"):
-            code += f" @ {git['commit'][:10]}" + ("+dirty" if git.get("dirty") else "")
+            code += f" @ {describe_code(git)}"
         step = a.get("step")
         outcome = a.get("outcome") or "running"
         what = f"{outcome} at step {step}" if step is not None else outcome
@@ -463,10 +463,9 @@ def registry_command(kind: str, *, as_json: bool) -> None:
 
 
 def fields_command(pattern: str | None, *, as_json: bool) -> None:
-    from nanigpt.conf import field_table
-    from nanigpt.config import RunConfig
+    from nanigpt.config import field_table
 
-    rows = field_table(RunConfig, pattern)
+    rows = field_table(pattern)
     if as_json:
         echo_json(rows)
         return

@@ -1,6 +1,6 @@
 """The root of a training run's config (the experiment, the whole of it) and naniGPT's binding of
-the generic machinery in `nanigpt.conf`: the root type, the default preset, the preset folders.
-Torch-free.
+the generic machinery in `nanigpt.conf`: the root type, the default preset, the preset folders,
+the field table. Torch-free.
 
     >>> r = resolve(["preset:tiny", "+large", "lr=1e-4"])
     >>> r.config.model.n_layer, r.config.optim.lr, r.blame["optim.lr"], r.blame["train.seed"]
@@ -16,6 +16,7 @@ from msgspec import Meta
 import msgspec
 
 from nanigpt.conf import DEFAULTS_TOKEN, CheckError, Config, Lens, Registry, RegistryError, Resolved, RunSource, diff, to_tokens
+from nanigpt.conf import field_table as field_table_of
 from nanigpt.conf import resolve as resolve_with
 from nanigpt.data.config import BuiltinData, DataConfig, ShardData
 from nanigpt.model.config import GPTConfig
@@ -145,6 +146,12 @@ def resolve(tokens: Iterable[str], *, runs: RunSource | None = None, registry: R
     `registry` (default: `load_registry()`, loaded now); `run:HASH` looks in `runs` (a RunStore)."""
     reg = registry if registry is not None else load_registry()
     return resolve_with(tokens, RunConfig, reg, runs=runs, default_preset=DEFAULT_PRESET)
+
+
+def field_table(pattern: str | None = None) -> list[dict[str, str]]:
+    """The rows of `nanigpt fields`: every field of RunConfig (path, union variant, type, default,
+    description), or those matching `pattern` (a glob, or else a substring)."""
+    return field_table_of(RunConfig, pattern)
 
 
 def spec_from_defaults(config: "RunConfig | dict") -> list[str]:

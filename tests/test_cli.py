@@ -154,6 +154,11 @@ def test_show_status_and_attempts_of_a_finished_run(runs):
         run.end_attempt("interrupted", step=1110)
         run.begin_attempt({"start": "2025-01-02T03:05:00.000Z", "device": "cuda:0", "world_size": 8,
                            "version": "0.1.0", "git": {"commit": "0123456789abcdef", "dirty": True}, "host": "box"})
+        run.append_metrics({"step": 1500, "loss": 2.6})
+        run.end_attempt("failed", step=1500)
+        # uncommitted changes are named by their hash, as the resume warning names them
+        run.begin_attempt({"start": "2025-01-02T03:09:00.000Z", "device": "cuda:0", "world_size": 8, "version": "0.1.0",
+                           "git": {"commit": "0123456789abcdef", "dirty": True, "changes": "9f8e7d6c5b4a"}, "host": "box"})
         run.append_metrics({"step": 2000, "loss": 2.5, "val_loss": 2.75})
         run.end_attempt("finished", step=2000, train_loss=2.5, val_loss=2.75)
     run.write_status(steps=2000)
@@ -165,8 +170,9 @@ def test_show_status_and_attempts_of_a_finished_run(runs):
         "status    finished: 2000/2000 steps, train loss 2.5000, val loss 2.7500\n"
         "created   2025-01-02T03:04:05.000Z\n"
         "attempts\n"
-        "   1  2025-01-02T03:00:00.000Z  interrupted at step 1110  cpu x1     naniGPT 0.1.0                     box\n"
-        "   2  2025-01-02T03:05:00.000Z  finished at step 2000     cuda:0 x8  naniGPT 0.1.0 @ 0123456789+dirty  box"
+        "   1  2025-01-02T03:00:00.000Z  interrupted at step 1110  cpu x1     naniGPT 0.1.0                                box\n"
+        "   2  2025-01-02T03:05:00.000Z  failed at step 1500       cuda:0 x8  naniGPT 0.1.0 @ 0123456789+dirty             box\n"
+        "   3  2025-01-02T03:09:00.000Z  finished at step 2000     cuda:0 x8  naniGPT 0.1.0 @ 0123456789+changes 9f8e7d6c  box"
     )
 
 

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nanigpt.conf import ConfigError
+from nanigpt.conf import ConfigError, short_hash
 from nanigpt.experiments.executors import CtrlC, Job, OnDone, ended, member_state, pool_threads, run_one, stop_on
 from nanigpt.experiments.member import FAILED, FINISHED, INTERRUPTED, LOCKED
+from nanigpt.store.rundir import SWEEPS_DIR
 
 INSTALL = "pip install 'nanigpt[slurm]' (scripts/setup installs it)"
 POLL_S = 0.5  # how often run_submitit looks for ended jobs (a stat of each result file)
@@ -202,7 +203,7 @@ def run_submitit(jobs: list[Job], flags: dict, runs_dir: str | Path, n: int, on_
     sweep: each finishes its member (and a new sweep meanwhile finds its run locked)."""
     submitit = _submitit()
     runs_dir = str(Path(runs_dir).absolute())
-    folder = Path(folder) if folder is not None else Path(runs_dir) / "sweeps" / "jobs"
+    folder = Path(folder) if folder is not None else Path(runs_dir) / SWEEPS_DIR / "jobs"
     ex = _executor(submitit, cluster, folder / "%j", slurm)
     threads = pool_threads(n) if cluster == "local" else None
     args = (flags, runs_dir, threads, slurm if cluster == "slurm" else None)
@@ -215,7 +216,7 @@ def run_submitit(jobs: list[Job], flags: dict, runs_dir: str | Path, n: int, on_
                 job = todo.popleft()
                 try:
                     if cluster == "slurm":
-                        ex.update_parameters(job_name=f"nanigpt-{job.hash[:12]}")
+                        ex.update_parameters(job_name=f"nanigpt-{short_hash(job.hash)}")
                         sj = ex.submit(run_job, job, *args)
                     else:
                         with _output_to(folder / "controllers.log"):  # not the terminal

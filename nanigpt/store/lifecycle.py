@@ -33,7 +33,7 @@ import msgspec
 from nanigpt import _version
 from nanigpt.conf import ConfigError, Registry, Resolved
 from nanigpt.store.recipe import recipe_set
-from nanigpt.store.rundir import RunDir, RunStore, StoreError, describe_status, now_iso
+from nanigpt.store.rundir import RunDir, RunStore, StoreError, describe_code, describe_status, now_iso
 
 # Libraries whose version can change a run's numbers; read from package metadata, so that
 # recording them imports nothing (torch least of all).
@@ -225,15 +225,7 @@ def _report_finished(run: RunDir, st: dict, say: Callable[[str], None], warn: Ca
         warn(f"it finished with naniGPT {finishing.get('version')}; this is {_version.__version__}")
     key = ("commit", "dirty", "changes")
     if then.get("commit") and now.get("commit") and [then.get(k) for k in key] != [now.get(k) for k in key]:
-        warn(f"it finished with the code at {_code(then)}; this code is {_code(now)}")
-
-
-def _code(git: dict) -> str:
-    """`1a2b3c4d5e` or `1a2b3c4d5e+changes 9f8e7d6c` (uncommitted changes, by their hash)."""
-    out = f"git {git['commit'][:10]}"
-    if git.get("dirty"):
-        out += f"+changes {git['changes'][:8]}" if git.get("changes") else "+dirty"
-    return out
+        warn(f"it finished with the code at git {describe_code(then)}; this code is git {describe_code(now)}")
 
 
 def _interrupted(run: RunDir) -> Interrupted:

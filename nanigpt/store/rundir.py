@@ -220,6 +220,15 @@ def describe_status(st: dict | None) -> str:
     return f"finished: {at} steps{losses}"
 
 
+def describe_code(git: dict) -> str:
+    """The code an attempt ran, from its `git` record: `1a2b3c4d5e`, `1a2b3c4d5e+changes 9f8e7d6c`
+    (uncommitted changes, named by their hash) or `1a2b3c4d5e+dirty`."""
+    out = git["commit"][:10]
+    if git.get("dirty"):
+        out += f"+changes {git['changes'][:8]}" if git.get("changes") else "+dirty"
+    return out
+
+
 def _best_val(values: list[Any]) -> float | None:
     """The lowest finite number among `values` (val losses; None, text and NaN skipped)."""
     finite = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
