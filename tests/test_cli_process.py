@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from clikit import run_without_loading
 
-from nanigpt.conf import canonical_bytes, config_hash
+from nanigpt.conf import canonical_bytes, config_hash, short_hash
 from nanigpt.store.rundir import RunStore
 
 VENV_BIN = Path(sys.executable).parent
@@ -136,8 +136,8 @@ def test_bash_completion_end_to_end(tmp_path):
         "nanigpt train preset:tiny +la => +large",
         "nanigpt train preset:tiny model.n_l => model.n_layer=",
         "nanigpt train preset:tiny optim=mu => muon",
-        f"nanigpt show {h[:3]} => {h[:12]}",
-        f"nanigpt train run:{h[:3]} => {h[:12]}",
+        f"nanigpt show {h[:3]} => {short_hash(h)}",
+        f"nanigpt train run:{h[:3]} => {short_hash(h)}",
     ]
     assert "compopt -o nospace" in r.stderr  # `model.n_layer=` keeps the cursor after the `=`
 

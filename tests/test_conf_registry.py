@@ -15,7 +15,7 @@ import pytest
 import nanigpt
 from nanigpt.conf import Patch, PatchFactory, Preset, Registry, RegistryError
 from nanigpt.config import load_registry, resolve
-from nanigpt.config import PRESETS_ENV as ENV_VAR, shipped_presets
+from nanigpt.config import PRESETS_ENV as ENV_VAR, preset_dirs, shipped_presets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,6 +82,29 @@ def test_user_presets_in_cwd(tmp_path, monkeypatch):
     assert load_registry().presets.keys() == reg.presets.keys()  # loaded again: the same names
     r = resolve(["preset:mine", "+seed9"])
     assert r.config.train.seed == 9 and r.blame["train.seed"] == "+seed9"
+
+
+@pytest.mark.parametrize("situation", ["bare", "a presets folder here", "folders in the environment", "both"])
+def test_the_completion_cache_watches_every_presets_folder(tmp_path, monkeypatch, situation):
+    # Completion keys its cache on the preset folders without importing nanigpt.config (that
+    # import costs every TAB press a fifth to a quarter of the floor), so it names them itself: here the
+    # two must agree, or an edited presets file would complete from a stale cache.
+    from nanigpt._cli_complete import _presets_dirs
+
+    work = tmp_path / "work"
+    work.mkdir()
+    if situation in ("a presets folder here", "both"):
+        write(work / "presets", "here.py", USER_FILE)
+    if situation in ("folders in the environment", "both"):
+        a, b = write(tmp_path / "a", "one.py", USER_FILE).parent, tmp_path / "b"
+        b.mkdir()
+        monkeypatch.setenv(ENV_VAR, os.pathsep.join([str(a), str(b)]))
+    else:
+        monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.chdir(work)
+    watched = {os.path.realpath(d) for d in _presets_dirs(Path(nanigpt.__file__).resolve().parent)}
+    expected = {"bare": 1, "a presets folder here": 2, "folders in the environment": 3, "both": 4}[situation]
+    assert len(preset_dirs()) == expected and set(preset_dirs()) <= watched
 
 
 def test_presets_dirs_from_the_environment(tmp_path, monkeypatch):
