@@ -5,6 +5,7 @@
     .venv/bin/python bench/bench_train.py recipe --threads 2          # (a) all 2000 steps: time, val loss
     .venv/bin/python bench/bench_train.py isa --threads 2 --rounds 1  # (a) +bf16 without AMX (oneDNN capped)
     .venv/bin/python bench/bench_train.py quality --threads 2         # (b) preset:shakespeare_fast, 3 runs
+    .venv/bin/python bench/bench_train.py quality --runs 1 --check    # exit 1 if it misses its loss
     .venv/bin/python bench/bench_train.py ablations --threads 2       # (b) what each technique buys
     .venv/bin/python bench/bench_train.py startup                     # (c) `nanigpt train` before step 1
     .venv/bin/python bench/bench_train.py memory                      # peak memory of preset:small
@@ -276,7 +277,8 @@ def _timed_train(spec: list[str], threads: int, runs_dir: Path, flags: tuple[str
             "tokens_per_s": attempt.get("tokens_per_s")}
 
 
-def quality(threads: int, runs: int, spec: list[str]) -> str:
+def quality(threads: int, runs: int, spec: list[str]) -> tuple[str, float]:
+    """The table of `runs` trainings of `spec`, and their median whole-val-split loss."""
     rows, results = [], []
     for i in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
@@ -294,7 +296,7 @@ def quality(threads: int, runs: int, spec: list[str]) -> str:
         f"target: whole-val-split loss <= {QUALITY_LOSS}" + (f" within {budget:.0f} s" if budget else ""),
     ]
     return _table(f"(b) Quality per wall-clock, {threads} thread(s)",
-                  ["run", "val loss (whole split)", "s to that eval", "total s", "compile s"], rows, notes)
+                  ["run", "val loss (whole split)", "s to that eval", "total s", "compile s"], rows, notes), loss
 
 
 # Each row changes one thing of preset:shakespeare_fast, undoing (or pushing) one technique.
@@ -446,6 +448,7 @@ def main() -> None:
     ap.add_argument("--spec", default="preset:shakespeare_fast", help="quality: the spec to train")
     ap.add_argument("--repeats", type=int, default=5, help="startup: fresh processes")
     ap.add_argument("--out", type=Path, help="append the tables to this Markdown file")
+    ap.add_argument("--check", action="store_true", help="quality: exit 1 if the median loss misses its target")
     a = ap.parse_args()
     if not SHAKESPEARE.exists():
         sys.exit(f"bench_train: the sample text is missing: {SHAKESPEARE}")
@@ -459,8 +462,12 @@ def main() -> None:
         parts.append(recipe(a.threads, a.steps or 2000, command))
     if a.what in ("isa", "all"):
         parts.append(isa(a.threads, a.steps or 200, a.warmup, a.rounds, command))
+    missed = []
     if a.what in ("quality", "all"):
-        parts.append(quality(a.threads, a.runs, a.spec.split()))
+        table, loss = quality(a.threads, a.runs, a.spec.split())
+        parts.append(table)
+        if loss > QUALITY_LOSS:
+            missed.append(f"quality: median whole-val-split loss {loss:.4f} > {QUALITY_LOSS}")
     if a.what in ("ablations", "all"):
         parts.append(ablations(a.threads, a.spec.split()))
     if a.what in ("startup", "all"):
@@ -477,6 +484,8 @@ def main() -> None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         with open(a.out, "a") as f:
             f.write(text + "\n")
+    if a.check and missed:
+        raise SystemExit("; ".join(missed))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ def bench_presets(monkeypatch):
 
 
 def test_shakespeare_fast_fits_the_benchmark_budget(bench_presets):
+    # Whether it reaches its loss is the benchmark's to check (`bench/bench_train.py quality
+    # --check`): it trains on the text beside the checkout, which a user's clone does not have.
     cfg = resolve(["preset:shakespeare_fast"]).config
     params = describe(cfg)["params"]
     assert params["total"] - params["position"] <= 800_000
@@ -64,23 +66,6 @@ def test_preset_small_learns_to_well_below_the_unigram_entropy():
     # The README's main job, whole: val loss <= 0.6 x the val data's unigram entropy.
     s = run(["preset:small"])
     assert s.val_full and s.val_loss <= 0.6 * s.unigram_entropy, (s.val_loss, s.unigram_entropy)
-
-
-@pytest.fixture
-def shakespeare() -> Path:
-    """The benchmark text beside the checkout (../shared/data): only this slow benchmark-preset
-    test reads it, and it fails, never skips, when the file is missing."""
-    path = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: preset:shakespeare_fast trains on it (a benchmark preset)")
-    return path
-
-
-@pytest.mark.slow
-def test_shakespeare_fast_reaches_its_loss(monkeypatch, shakespeare, bench_presets):
-    monkeypatch.chdir(ROOT)  # its data path is relative to the repository root
-    s = run(["preset:shakespeare_fast"])
-    assert s.val_full and s.val_loss <= 1.88
 
 
 @pytest.mark.slow
