@@ -22,8 +22,10 @@ import msgspec
 # would add its import to the start-up of every command that reads a run.
 StrPath = str | os.PathLike[str]
 
-_tmp_counter = itertools.count()
-_decoder = msgspec.json.Decoder()
+# Numbers temp files (and the store's temp run folders) apart within one process.
+tmp_counter = itertools.count()
+# One JSON decoder for the records the store reads back.
+json_decoder = msgspec.json.Decoder()
 
 
 def fsync_dir(path: StrPath) -> None:
@@ -41,7 +43,7 @@ def atomic_writer(path: StrPath) -> Iterator[BinaryIO]:
     see the old file or the new one, whole; on an error nothing is replaced and the temp file is
     removed. For writers that stream (`torch.save` of a checkpoint)."""
     folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{next(tmp_counter)}.tmp")
     f = open(tmp, "xb")  # noqa: SIM115 -- closed below on every path, before the rename
     try:
         yield f
@@ -63,7 +65,8 @@ def atomic_write(path: StrPath, data: bytes) -> None:
         f.write(data)
 
 
-def _finite(record: dict) -> dict:
+def finite_record(record: dict) -> dict:
+    """`record` with NaN and infinite floats as the strings "nan", "inf", "-inf"."""
     # JSON has no NaN: msgspec would write null and lose the fact that a loss diverged.
     out = None
     for k, v in record.items():
@@ -76,7 +79,7 @@ def _finite(record: dict) -> dict:
 def append_line(path: StrPath, record: dict, *, fsync: bool = False) -> None:
     """Append `record` as one JSON line with a single write, so concurrent readers and a crash
     never leave half a line behind it."""
-    line = msgspec.json.encode(_finite(record)) + b"\n"
+    line = msgspec.json.encode(finite_record(record)) + b"\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         n = os.write(fd, line)
@@ -105,7 +108,8 @@ def end_torn_line(path: StrPath) -> None:
         os.close(fd)
 
 
-def _read_bytes(path: StrPath) -> bytes:
+def read_bytes(path: StrPath) -> bytes:
+    """The whole file."""
     # os.read, not open().read(): four system calls for a small file instead of nine (no fstat,
     # isatty or seek), which is most of what `nanigpt runs` does per run
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -122,14 +126,14 @@ def read_jsonl(path: StrPath) -> list[dict]:
     """The records of a JSON-lines file; a line that does not parse (a torn write after a power
     loss) is skipped rather than making the whole history unreadable."""
     try:
-        data = _read_bytes(path)
+        data = read_bytes(path)
     except FileNotFoundError:
         return []
     out = []
     for line in data.split(b"\n"):
         if line.strip():
             try:
-                rec = _decoder.decode(line)
+                rec = json_decoder.decode(line)
             except msgspec.DecodeError:
                 continue
             if isinstance(rec, dict):

@@ -46,15 +46,15 @@ import msgspec
 
 from nanigpt.atomic import (
     StrPath,
-    _decoder,
-    _finite,
-    _read_bytes,
-    _tmp_counter,
     append_line,
     atomic_write,
     end_torn_line,
+    finite_record,
     fsync_dir,
+    json_decoder,
+    read_bytes,
     read_jsonl,
+    tmp_counter,
 )
 from nanigpt.conf import ConfigError, config_hash, hash_bytes, short_hash
 
@@ -125,7 +125,7 @@ def is_hash(name: str) -> bool:
 def _read_run_file(path: StrPath) -> bytes:
     """A run file's bytes, or a StoreError that says which file is missing or unreadable."""
     try:
-        return _read_bytes(path)
+        return read_bytes(path)
     except FileNotFoundError:
         raise StoreError(
             f"{path} is missing", suggestion="the run directory is incomplete; remove it and train again"
@@ -138,7 +138,7 @@ def _load_json(path: str) -> Any:
     """A run file's JSON, or a StoreError that says which file and what is wrong with it."""
     data = _read_run_file(path)
     try:
-        return _decoder.decode(data)
+        return json_decoder.decode(data)
     except msgspec.DecodeError as e:
         raise StoreError(
             f"{path} is not valid JSON: {e}", suggestion="the file was truncated or edited; restore it or remove the run"
@@ -184,7 +184,7 @@ class RunLock:
 
 def _read_holder(path: str) -> dict | None:
     try:
-        rec = _decoder.decode(_read_bytes(path))
+        rec = json_decoder.decode(read_bytes(path))
     except (OSError, msgspec.DecodeError):
         return None
     return rec if isinstance(rec, dict) else None
@@ -298,7 +298,7 @@ class RunDir:
             # only an edited file needs the slower canonical re-hash (reformatting is no change).
             ok = hash_bytes(raw) == self.hash
             try:
-                cfg = _decoder.decode(raw)
+                cfg = json_decoder.decode(raw)
             except msgspec.DecodeError as e:
                 raise StoreError(
                     f"{path} was modified: it is not valid JSON: {e}",
@@ -355,7 +355,7 @@ class RunDir:
         out: dict[str, Any] = {}
         for line in reversed(tail):
             try:
-                rec = _decoder.decode(line)
+                rec = json_decoder.decode(line)
             except msgspec.DecodeError:
                 continue
             if not isinstance(rec, dict) or rec.get("superseded") or not isinstance(rec.get("step"), int):
@@ -462,7 +462,7 @@ class RunDir:
         self._status["updated"] = now_iso()
         if self._attempt is not None and self._status.get("state") == "running":
             self._status["attempt"] = self._attempt
-        atomic_write(os.path.join(self.dir, "status.json"), msgspec.json.encode(_finite(self._status)))
+        atomic_write(os.path.join(self.dir, "status.json"), msgspec.json.encode(finite_record(self._status)))
         self._last_status_write = time.monotonic()
 
     def _append(self, name: str, record: dict, *, fsync: bool = False) -> None:
@@ -574,7 +574,7 @@ class RunDir:
             return
         self._attempt = None
         self._status = dict(status)
-        atomic_write(os.path.join(self.dir, "status.json"), msgspec.json.encode(_finite(self._status)))
+        atomic_write(os.path.join(self.dir, "status.json"), msgspec.json.encode(finite_record(self._status)))
 
 
 # --- the store --------------------------------------------------------------------------------
@@ -688,7 +688,7 @@ class RunStore:
             return run, False
         try:
             os.makedirs(self.dir, exist_ok=True)
-            tmp = os.path.join(self.dir, f".tmp-{short_hash(hash)}-{os.getpid()}-{next(_tmp_counter)}")
+            tmp = os.path.join(self.dir, f".tmp-{short_hash(hash)}-{os.getpid()}-{next(tmp_counter)}")
             os.mkdir(tmp)
         except OSError as e:
             raise StoreError(
