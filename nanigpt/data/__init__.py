@@ -2,6 +2,7 @@
 `nanigpt prepare` (text to token shards).
 
 Importing this package stays torch-free (configs import it); the torch parts live in
-`tokenizer`, `tokens`, `sources` and `build`. `shards`, `manifest`, `tokenizers` and `prepare`
-are torch-free too: pre-flight reads shard headers and manifests, and `prepare` never loads torch.
+`tokenizer`, `tokens` and `sources` (their builders are in nanigpt/builders.py). `files`,
+`shards`, `manifest`, `tokenizers` and `prepare` are torch-free too: pre-flight reads shard
+headers and manifests, and `prepare` never loads torch.
 """

@@ -32,6 +32,7 @@ from torch import nn
 
 from nanigpt.conf import ConfigError
 from nanigpt.atomic import atomic_writer, fsync_dir
+from nanigpt.training.flags import DEVICES
 from nanigpt.training.runtime import RuntimeOptions
 
 __all__ = [
@@ -113,7 +114,7 @@ def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in _TORCHRUN_VARS)
 
 
-_DEVICE_HINT = "use auto, cpu, cuda, cuda:N or mps"
+_DEVICE_HINT = f"use {DEVICES}"
 
 
 def pick_device(device: str, *, local_rank: int = 0, local_world: int = 1, torchrun: bool = False) -> torch.device:

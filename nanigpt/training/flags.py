@@ -30,8 +30,11 @@ class Flag(NamedTuple):
         return "--" + self.name.replace("_", "-")
 
 
+# What `--device` takes, as its help and its errors say it.
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
 FLAGS: tuple[Flag, ...] = (
-    Flag("device", str, "auto", "auto, cpu, cuda, cuda:N or mps."),
+    Flag("device", str, "auto", f"{DEVICES}."),
     Flag("micro_batch", int, None, "Sequences per forward/backward (default: as many as fit the batch).",
          bounds={"ge": 1, "le": 2**24}, metavar="N"),
     Flag("compile", bool, False, "torch.compile the model.", kind="switch"),

@@ -136,7 +136,7 @@ def train(
     """Train `cfg` into `run` (a `RunFiles`, or None for no files) and return the summary.
 
     Resumes from the newest checkpoint in `run.checkpoint_dir` unless `rt.fresh`. Fills
-    `attempt` (the record the CLI appends to attempts.jsonl) with what only the trainer knows:
+    `attempt` (the record the run's lifecycle appends to attempts.jsonl) with what only the trainer knows:
     the data fingerprint, the device, the micro batch. Raises `ConfigError` for anything wrong
     with the inputs, before the first step.
     """

@@ -17,7 +17,7 @@ from nanigpt.data.config import ShardData, TextData
 from nanigpt.optim.config import Muon
 from nanigpt.data.files import check_context, shard_files, shard_tokenizer, text_files, val_start
 
-if TYPE_CHECKING:  # nanigpt.config imports this package (for TrainConfig): no import cycle at run time
+if TYPE_CHECKING:  # for annotations only: the checks read these, they never build one
     from nanigpt.config import RunConfig
     from nanigpt.training.runtime import RuntimeOptions
 
