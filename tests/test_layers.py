@@ -101,6 +101,14 @@ def test_only_the_cli_imports_the_top_level_face():
     assert users == []
 
 
+def test_the_python_api_does_not_go_through_the_cli():
+    # nanigpt.train() and `nanigpt train` are two faces over the store and its lifecycle
+    mods = modules()
+    users = sorted(n for n, p in mods.items() if LAYERS[layer_of(n)][0] == "face"
+                   and any(layer_of(t) == CLI for t in imports_of(p, set(mods)) if t in mods))
+    assert users == []
+
+
 def test_no_import_cycles():
     mods = modules()
     graph = {n: {t for t in imports_of(p, set(mods)) if t in mods and t != n} for n, p in mods.items()}
