@@ -303,7 +303,7 @@ class _Schema:
 def _presets_dirs(pkg: Path) -> list[Path]:
     """Where `nanigpt.config.preset_dirs` looks for presets, without importing the config modules
     (the cache key is made on every completion, before the cache is read; importing them would
-    cost every TAB press a fifth to a quarter of the floor). tests/test_conf_registry.py holds the two
+    cost every TAB press about a quarter of the floor). tests/test_conf_registry.py holds the two
     together."""
     dirs = [pkg / "_presets", pkg.parent / "presets", Path.cwd() / "presets"]
     dirs += [Path(d) for d in os.environ.get("NANIGPT_PRESETS", "").split(os.pathsep) if d]

@@ -87,7 +87,7 @@ def test_user_presets_in_cwd(tmp_path, monkeypatch):
 @pytest.mark.parametrize("situation", ["bare", "a presets folder here", "folders in the environment", "both"])
 def test_the_completion_cache_watches_every_presets_folder(tmp_path, monkeypatch, situation):
     # Completion keys its cache on the preset folders without importing nanigpt.config (that
-    # import costs every TAB press a fifth to a quarter of the floor), so it names them itself: here the
+    # import costs every TAB press about a quarter of the floor), so it names them itself: here the
     # two must agree, or an edited presets file would complete from a stale cache.
     from nanigpt._cli_complete import _presets_dirs
 
