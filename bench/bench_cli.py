@@ -248,7 +248,7 @@ def main() -> None:
     if args.samples:
         print("\nEvery run, sorted (ms):\n\n```")
         for name, ts in times.items():
-            print(f"{name[:40]:40s} {' '.join(f'{t:.0f}' for t in sorted(ts))}")
+            print(f"{name}: {' '.join(f'{t:.0f}' for t in sorted(ts))}")
         print("```")
     if args.check and missed:
         raise SystemExit(f"over budget: {', '.join(missed)}")

@@ -450,6 +450,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="append the tables to this Markdown file")
     ap.add_argument("--check", action="store_true", help="quality: exit 1 if the median loss misses its target")
     a = ap.parse_args()
+    if a.check and (a.what not in ("quality", "all") or a.spec != ap.get_default("spec")):
+        ap.error(f"--check judges `quality` of {ap.get_default('spec')} (loss <= {QUALITY_LOSS}) only")
     if not SHAKESPEARE.exists():
         sys.exit(f"bench_train: the sample text is missing: {SHAKESPEARE}")
     header = (f"## bench_train ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
