@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -35,3 +37,12 @@ def test_no_test_module_sets_torch_threads_when_imported():
         p.name: lines for p in sorted(TESTS.glob("*.py")) if (lines := calls_at_import(p.read_text(), "set_num_threads"))
     }
     assert offenders == {}, "set torch's thread count in a test through the `one_thread` fixture"
+
+
+def test_every_mutant_still_finds_its_line():
+    # scripts/mutation.py asks whether this suite catches realistic one-line bugs. A mutant whose
+    # line the code no longer has cannot be applied, and the whole check refuses to run: the list
+    # follows the code, checked here.
+    r = subprocess.run([sys.executable, str(TESTS.parent / "scripts" / "mutation.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
